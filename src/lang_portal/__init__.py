@@ -1,0 +1,40 @@
+"""lang-portal: vocabulary, study sessions and review results for a language-learning portal."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+from flask_cors import CORS
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the application.
+
+    ``config`` overrides settings by name (``{"DATABASE_URL": ...}``); anything not
+    given comes from ``LANG_PORTAL_*`` environment variables or the defaults in
+    :mod:`lang_portal.settings`. The database is not migrated here: run
+    ``lang-portal init-db`` (``lang-portal serve`` does it first).
+    """
+    from lang_portal import api, db, errors, observability, settings
+
+    app = Flask(__name__)
+    app.config.update(settings.load(config))
+    names = {setting.name for setting in settings.SETTINGS}
+    app.config.update({k: v for k, v in (config or {}).items() if k not in names})
+    app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"]
+    app.json.sort_keys = False
+
+    observability.init_app(app)
+    errors.init_app(app)
+    db.init_app(app)
+    CORS(
+        app,
+        resources={r"/*": {"origins": app.config["CORS_ORIGINS"]}},
+        send_wildcard=app.config["CORS_ORIGINS"] == "*",
+        expose_headers=["Location", "X-Request-ID", "Idempotent-Replayed", "Retry-After"],
+        max_age=600,
+    )
+    api.init_app(app)
+    return app

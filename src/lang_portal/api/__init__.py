@@ -1,0 +1,15 @@
+"""The JSON API. Each resource module declares its routes on the shared registry."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from lang_portal.api import groups, study_activities, study_sessions
+from lang_portal.api.routing import api
+
+__all__ = ["api", "groups", "init_app", "study_activities", "study_sessions"]
+
+
+def init_app(app: Flask) -> None:
+    """Register every declared route on the app."""
+    api.register(app)

@@ -1,0 +1,170 @@
+"""The route registry: each API view is declared once and answers on every alias.
+
+A view is declared with ``@api.get(...)`` or ``@api.post(...)`` along with its
+query, body and response models. :meth:`Api.register` then adds it to Flask
+under ``/api``, ``/api/v1``, the underscore spellings and (for the routes the
+lang-portal React frontend calls) the legacy path without ``/api``, all as one
+endpoint. The same declarations produce the OpenAPI document.
+
+Around each view the registry does, in order: the token check (writes), rate
+limiting (writes), query and body parsing and validation, the database
+transaction, the idempotency record, and the response's serialisation through
+its pydantic model. Views therefore receive a connection and validated models,
+and return plain data.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask, Response, request
+from pydantic import BaseModel, TypeAdapter
+from werkzeug.routing import BaseConverter, ValidationError
+
+from lang_portal import db, idempotency, security
+from lang_portal.api import body as request_body
+
+MAX_ID = 2**63 - 1
+_UNDERSCORED = {"study-sessions": "study_sessions", "study-activities": "study_activities"}
+
+
+class IdConverter(BaseConverter):
+    """``<id:name>``: a positive integer that fits a signed 64-bit column, else 404."""
+
+    regex = r"[1-9][0-9]{0,18}"
+
+    def to_python(self, value: str) -> int:
+        number = int(value)
+        if number > MAX_ID:
+            raise ValidationError()
+        return number
+
+    def to_url(self, value: Any) -> str:
+        return str(int(value))
+
+
+@dataclass
+class Reply:
+    """What a view returns when 200 with no extra headers is not enough."""
+
+    body: Any
+    status: int = 200
+    location: str | None = None
+
+
+@dataclass
+class Route:
+    """One declared operation, with everything needed to serve and document it."""
+
+    method: str
+    rule: str
+    view: Callable[..., Any]
+    query: type[BaseModel] | None = None
+    body: type[BaseModel] | None = None
+    response: Any = None
+    status: int = 200
+    legacy: bool = False
+    idempotent: bool = False
+    errors: tuple[int, ...] = ()
+    adapter: TypeAdapter[Any] | None = field(default=None, repr=False)
+
+    @property
+    def write(self) -> bool:
+        return self.method != "GET"
+
+    @property
+    def endpoint(self) -> str:
+        return self.view.__name__
+
+    def paths(self) -> list[str]:
+        """Every path this route answers on, the canonical ``/api`` one first."""
+        underscored = self.rule
+        for hyphen, underscore in _UNDERSCORED.items():
+            underscored = underscored.replace(hyphen, underscore)
+        spellings = list(dict.fromkeys((self.rule, underscored)))
+        paths = [prefix + spelling for prefix in ("/api", "/api/v1") for spelling in spellings]
+        if self.legacy:
+            paths.append(underscored)
+        return paths
+
+
+class Api:
+    """Collects routes from the resource modules and registers them on an app."""
+
+    def __init__(self) -> None:
+        self.routes: list[Route] = []
+
+    def get(self, rule: str, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Declare a read; the view gets ``connection`` and, if declared, ``query``."""
+        return self._declare("GET", rule, options)
+
+    def post(self, rule: str, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Declare a write; the view gets ``connection`` in a write transaction."""
+        return self._declare("POST", rule, options)
+
+    def _declare(
+        self, method: str, rule: str, options: dict[str, Any]
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+            route = Route(method, rule, view, **options)
+            if route.response is not None:
+                route.adapter = TypeAdapter(route.response)
+            self.routes.append(route)
+            return view
+
+        return decorator
+
+    def register(self, app: Flask) -> None:
+        """Add every route, on every one of its paths, to the app's URL map."""
+        app.url_map.converters["id"] = IdConverter
+        limit = security.write_limit(app)
+        for route in self.routes:
+            handler = _handler(route)
+            if route.write:
+                handler = limit(handler)
+            for path in route.paths():
+                app.add_url_rule(path, route.endpoint, handler, methods=[route.method])
+
+
+def _handler(route: Route) -> Callable[..., Response]:
+    @functools.wraps(route.view)
+    def handle(**view_args: Any) -> Response:
+        if route.write:
+            security.require_token()
+        arguments = dict(view_args)
+        if route.query is not None:
+            arguments["query"] = request_body.validate(route.query, request.args.to_dict())
+        if route.body is not None:
+            arguments["body"] = request_body.validate(route.body, request_body.json_object())
+        if not route.write:
+            with db.reading() as connection:
+                return _render(route, route.view(connection, **arguments))
+        key = idempotency.key_from_request() if route.idempotent else None
+        if key is None:
+            with db.writing() as connection:
+                return _render(route, route.view(connection, **arguments))
+        return idempotency.run_once(
+            key,
+            lambda connection: _render(route, route.view(connection, **arguments)),
+        )
+
+    return handle
+
+
+def _render(route: Route, result: Any) -> Response:
+    reply = result if isinstance(result, Reply) else Reply(result, route.status)
+    body = reply.body
+    if route.adapter is not None:
+        payload = route.adapter.dump_json(route.adapter.validate_python(body))
+    else:
+        payload = TypeAdapter(Any).dump_json(body)
+    response = Response(payload, status=reply.status, mimetype="application/json")
+    if reply.location:
+        response.headers["Location"] = reply.location
+    return response
+
+
+api = Api()

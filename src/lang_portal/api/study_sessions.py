@@ -1,0 +1,250 @@
+"""Study sessions: start one, read them back, record reviews, reset the history."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Response, after_this_request, g
+from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field
+from sqlalchemy import Connection
+
+from lang_portal.api.pagination import PageQuery, page_body, total_pages
+from lang_portal.api.routing import MAX_ID, Reply, api
+from lang_portal.errors import ApiError, not_found
+from lang_portal.queries import study_sessions
+
+log = logging.getLogger("lang_portal.study_sessions")
+
+WRITE_ERRORS = (400, 401, 409, 413, 415, 422, 429)
+
+
+class NewStudySession(BaseModel):
+    """Start a study session. Both ids are strict JSON integers; extra fields are ignored."""
+
+    model_config = ConfigDict(
+        strict=True, json_schema_extra={"examples": [{"group_id": 1, "study_activity_id": 1}]}
+    )
+    group_id: int = Field(ge=1, le=MAX_ID, description="The word group studied.")
+    study_activity_id: int = Field(ge=1, le=MAX_ID, description="The activity launched.")
+
+
+class CreatedStudySession(BaseModel):
+    """The session just created. ``session_id`` repeats ``id`` for older clients."""
+
+    id: int
+    session_id: int
+    group_id: int
+    study_activity_id: int
+    created_at: AwareDatetime
+
+
+class StudySessionItem(BaseModel):
+    """A session as lists show it. ``end_time`` is its last review, or its start."""
+
+    id: int
+    group_id: int
+    group_name: str
+    activity_id: int
+    activity_name: str
+    start_time: AwareDatetime
+    end_time: AwareDatetime
+    review_items_count: int
+
+
+class StudySessionPage(BaseModel):
+    """A page of sessions, newest first."""
+
+    items: list[StudySessionItem]
+    total: int
+    page: int
+    per_page: int
+    total_pages: int
+
+
+class SessionWord(BaseModel):
+    """A word reviewed in a session, with that session's counts."""
+
+    id: int
+    kanji: str
+    romaji: str
+    english: str
+    correct_count: int
+    wrong_count: int
+
+
+class StudySessionDetail(BaseModel):
+    """One session and a page of the words reviewed in it."""
+
+    session: StudySessionItem
+    words: list[SessionWord]
+    total: int
+    page: int
+    per_page: int
+    total_pages: int
+
+
+class Review(BaseModel):
+    """One review: was the word answered correctly? ``correct`` is accepted as a synonym."""
+
+    model_config = ConfigDict(strict=True)
+    word_id: int = Field(ge=1, le=MAX_ID)
+    is_correct: bool = Field(validation_alias=AliasChoices("is_correct", "correct"))
+
+
+class ReviewBatch(BaseModel):
+    """1 to 500 reviews, recorded all together or not at all."""
+
+    model_config = ConfigDict(
+        strict=True,
+        json_schema_extra={"examples": [{"reviews": [{"word_id": 1, "is_correct": True}]}]},
+    )
+    reviews: list[Review] = Field(min_length=1, max_length=500)
+
+
+class ReviewsCreated(BaseModel):
+    """How many reviews a batch recorded."""
+
+    session_id: int
+    reviews_created: int
+
+
+class SingleReview(BaseModel):
+    """The answer for one word."""
+
+    model_config = ConfigDict(strict=True, json_schema_extra={"examples": [{"correct": True}]})
+    correct: bool
+
+
+class ReviewItem(BaseModel):
+    """A recorded review."""
+
+    id: int
+    word_id: int
+    study_session_id: int
+    correct: bool
+    created_at: AwareDatetime
+
+
+class ResetDone(BaseModel):
+    """Confirmation that the study history is empty."""
+
+    message: str
+
+
+def _log_when_created(created: dict[str, Any]) -> None:
+    request_id = g.get("request_id")
+
+    @after_this_request
+    def log_created(response: Response) -> Response:
+        if response.status_code == 201:  # only once the transaction has committed
+            log.info(
+                "study session %s created: group %s, activity %s, request_id=%s",
+                created["id"],
+                created["group_id"],
+                created["study_activity_id"],
+                request_id,
+            )
+        return response
+
+
+@api.post(
+    "/study-sessions",
+    body=NewStudySession,
+    response=CreatedStudySession,
+    status=201,
+    legacy=True,
+    idempotent=True,
+    errors=WRITE_ERRORS,
+)
+def create_study_session(connection: Connection, body: NewStudySession) -> Reply:
+    """Start a study session for a word group and a study activity.
+
+    Called by a study activity, or the portal, when a learner launches an activity.
+    The session is committed before the 201 is sent.
+    """
+    created = study_sessions.create(connection, body.group_id, body.study_activity_id)
+    _log_when_created(created)
+    return Reply(created, 201, location=f"/api/study-sessions/{created['id']}")
+
+
+@api.get("/study-sessions", query=PageQuery, response=StudySessionPage, errors=(400,))
+def list_study_sessions(connection: Connection, query: PageQuery) -> dict[str, Any]:
+    """List study sessions, newest first."""
+    items = study_sessions.page(connection, query.offset, query.per_page)
+    return page_body(items, study_sessions.count(connection), query)
+
+
+@api.get(
+    "/study-sessions/<id:study_session_id>",
+    query=PageQuery,
+    response=StudySessionDetail,
+    errors=(400, 404),
+)
+def get_study_session(
+    connection: Connection, study_session_id: int, query: PageQuery
+) -> dict[str, Any]:
+    """Show one study session and a page of the words reviewed in it."""
+    study_session = study_sessions.get(connection, study_session_id)
+    if study_session is None:
+        raise not_found("study session")
+    reviewed, total = study_sessions.reviewed_words(
+        connection, study_session_id, query.offset, query.per_page
+    )
+    return {
+        "session": study_session,
+        "words": reviewed,
+        "total": total,
+        "page": query.page,
+        "per_page": query.per_page,
+        "total_pages": total_pages(total, query.per_page),
+    }
+
+
+@api.post(
+    "/study-sessions/<id:study_session_id>/review",
+    body=ReviewBatch,
+    response=ReviewsCreated,
+    status=201,
+    legacy=True,
+    idempotent=True,
+    errors=(*WRITE_ERRORS, 404),
+)
+def review_words(connection: Connection, study_session_id: int, body: ReviewBatch) -> Reply:
+    """Record a batch of reviews in a study session, all or nothing."""
+    reviews = [(review.word_id, review.is_correct) for review in body.reviews]
+    created = study_sessions.add_reviews(connection, study_session_id, reviews)
+    return Reply({"session_id": study_session_id, "reviews_created": len(created)}, 201)
+
+
+@api.post(
+    "/study-sessions/<id:study_session_id>/words/<id:word_id>/review",
+    body=SingleReview,
+    response=ReviewItem,
+    status=201,
+    idempotent=True,
+    errors=(*WRITE_ERRORS, 404),
+)
+def review_word(
+    connection: Connection, study_session_id: int, word_id: int, body: SingleReview
+) -> Reply:
+    """Record one review of one word in a study session."""
+    try:
+        (created,) = study_sessions.add_reviews(
+            connection, study_session_id, [(word_id, body.correct)]
+        )
+    except ApiError as error:
+        if error.status == 400:  # the word is named in the URL, so it is a 404 here
+            raise not_found("word") from None
+        raise
+    return Reply(created, 201)
+
+
+@api.post("/study-sessions/reset", response=ResetDone, errors=(401, 429))
+def reset_study_history(connection: Connection) -> dict[str, str]:
+    """Delete every study session and review; words, groups and activities stay.
+
+    Any body, or none, is accepted: the lang-portal frontend sends an empty one.
+    """
+    study_sessions.reset(connection)
+    return {"message": "study history reset"}

@@ -1,0 +1,100 @@
+"""The ``lang-portal`` command: set up the database, serve, import words."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import Engine
+
+from lang_portal import db, importing, migrate, seed, settings
+from lang_portal.queries import vocabulary
+
+IMPORT_BATCH = 500
+
+
+def _engine() -> Engine:
+    return db.create_engine_from_settings(settings.load())
+
+
+def _where(database_url: str) -> str:
+    path = db.sqlite_path(database_url)
+    return str(path.resolve()) if path else database_url.split("@")[-1]
+
+
+def prepare_database(engine: Engine) -> int:
+    """Migrate to the newest schema and load the bundled data; returns words linked."""
+    migrate.upgrade(engine)
+    with db.writing(engine) as connection:
+        return seed.load(connection)
+
+
+@click.group()
+def main() -> None:
+    """lang-portal: vocabulary, study sessions and a launchpad for study activities.
+
+    Settings come from LANG_PORTAL_* environment variables (see the README).
+    """
+
+
+@main.command("init-db")
+def init_db() -> None:
+    """Create or migrate the database and load the bundled vocabulary.
+
+    Safe to run again: it only adds what is missing.
+    """
+    engine = _engine()
+    linked = prepare_database(engine)
+    click.echo(f"Database ready at {_where(str(engine.url))} ({linked} words added).")
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--workers", default=2, show_default=True, type=int, help="gunicorn worker processes."
+)
+def serve(host: str, port: int, workers: int) -> None:
+    """Migrate the database, then serve the API with gunicorn."""
+    from lang_portal.server import run
+
+    engine = _engine()
+    prepare_database(engine)
+    engine.dispose()
+    click.echo(f"Database: {_where(str(engine.url))}")
+    click.echo(f"Serving lang-portal on http://{host}:{port}/ with {workers} workers")
+    run(host, port, workers)
+
+
+@main.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--group", "group_name", required=True, help="Group to add the words to.")
+def import_words(file: Path, group_name: str) -> None:
+    """Import words from FILE into a group, all or nothing.
+
+    FILE is JSON in the seed format (an array of {kanji, romaji, english, parts})
+    or CSV with kanji, romaji and english columns. Bad rows are listed with their
+    line numbers and nothing is written.
+    """
+    try:
+        words = importing.read_words(file)
+    except importing.ImportFailed as failure:
+        for problem in failure.problems:
+            click.echo(problem, err=True)
+        raise click.ClickException(f"{file}: {failure}; nothing was imported") from None
+    engine = _engine()
+    migrate.upgrade(engine)
+    linked = 0
+    with db.writing(engine) as connection:
+        group_id = vocabulary.ensure_group(connection, group_name)
+        batches: list[list[dict[str, Any]]] = [
+            words[i : i + IMPORT_BATCH] for i in range(0, len(words), IMPORT_BATCH)
+        ]
+        with click.progressbar(
+            length=len(words), label="Importing", file=click.get_text_stream("stderr")
+        ) as bar:
+            for batch in batches:
+                linked += vocabulary.add_words(connection, group_id, batch)
+                bar.update(len(batch))
+    click.echo(f"Imported {len(words)} words into {group_name!r} ({linked} new to the group).")

@@ -1,0 +1,126 @@
+"""One error shape for every error the service produces.
+
+Errors are RFC 9457 problem details with an extra ``error`` member that earlier
+clients read, plus the request's ``request_id``. Flask's own errors (404, 405,
+413, 415, ...), rate limiting, database failures and unhandled exceptions all
+pass through here. A 5xx body never carries internals: the details go to the log
+under the same request_id.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+
+from flask import Flask, Response, g, json
+from flask_limiter.errors import RateLimitExceeded
+from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import HTTPException
+
+from lang_portal import db
+
+log = logging.getLogger("lang_portal.errors")
+
+PROBLEM_JSON = "application/problem+json"
+
+
+@dataclass
+class FieldError:
+    """One problem with one field: a JSON pointer such as ``#/reviews/3/word_id``."""
+
+    pointer: str
+    detail: str
+
+
+@dataclass
+class ApiError(Exception):
+    """An error the client can act on. Raise it from anywhere in a request."""
+
+    status: int
+    detail: str
+    errors: list[FieldError] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return self.detail
+
+
+def bad_request(pointer: str, detail: str) -> ApiError:
+    """A 400 about one field: ``error`` reads e.g. "group_id must be an integer"."""
+    name = pointer.removeprefix("#/").replace("/", ".")
+    return ApiError(400, f"{name} {detail}", [FieldError(pointer, detail)])
+
+
+def not_found(what: str) -> ApiError:
+    """A 404 for a resource named in the URL."""
+    return ApiError(404, f"{what} not found")
+
+
+def problem(
+    status: int,
+    detail: str,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """Build the JSON problem response for a status and a human-readable detail."""
+    body: dict[str, Any] = {
+        "error": detail,
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = [{"pointer": e.pointer, "detail": e.detail} for e in errors]
+    body["request_id"] = g.get("request_id")
+    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON)
+    response.headers.update(headers or {})
+    return response
+
+
+_HTTP_DETAILS = {
+    404: "no such resource",
+    405: "method not allowed for this resource",
+    413: "request body is larger than the limit",
+    415: "Content-Type must be application/json",
+}
+
+
+def init_app(app: Flask) -> None:
+    """Route every kind of error through :func:`problem`."""
+
+    @app.errorhandler(ApiError)
+    def handle_api_error(error: ApiError) -> Response:
+        return problem(error.status, error.detail, error.errors, error.headers)
+
+    @app.errorhandler(RateLimitExceeded)
+    def handle_rate_limit(error: RateLimitExceeded) -> Response:
+        # Flask-Limiter adds Retry-After and the X-RateLimit headers after this.
+        return problem(429, f"rate limit exceeded ({error.description}); retry later")
+
+    @app.errorhandler(HTTPException)
+    def handle_http_exception(error: HTTPException) -> Response:
+        status = error.code or 500
+        if status == 413:
+            limit = app.config["MAX_BODY_BYTES"]
+            detail = f"request body is larger than the limit of {limit} bytes"
+        else:
+            detail = _HTTP_DETAILS.get(status, HTTPStatus(status).phrase.lower())
+        headers = {k: v for k, v in error.get_headers() if k.lower() in ("allow", "retry-after")}
+        return problem(status, detail, headers=headers)
+
+    @app.errorhandler(SQLAlchemyError)
+    def handle_database_error(error: SQLAlchemyError) -> Response:
+        log.error("database error (request_id=%s)", g.get("request_id"), exc_info=error)
+        if db.is_unavailable(error):
+            return problem(
+                503, "the database is unavailable; try again shortly", headers={"Retry-After": "1"}
+            )
+        return problem(500, "internal server error")
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(error: Exception) -> Response:
+        log.error("unhandled error (request_id=%s)", g.get("request_id"), exc_info=error)
+        return problem(500, "internal server error")

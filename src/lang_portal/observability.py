@@ -1,0 +1,86 @@
+"""Request ids, the one-line-per-request log, and headers every response carries."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+
+from flask import Flask, Response, g, request
+
+log = logging.getLogger("lang_portal.requests")
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# JSON needs nothing from a browser; pages and the docs set their own policy.
+JSON_CSP = "default-src 'none'; frame-ancestors 'none'"
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per log line, for log collectors."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(level: str, fmt: str) -> None:
+    """Send lang-portal's logs to stderr in the chosen format, replacing earlier set-ups."""
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("lang_portal")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def init_app(app: Flask) -> None:
+    """Give every request an id and every response its id and safety headers."""
+    configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
+
+    @app.before_request
+    def start_request() -> None:
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def finish_request(response: Response) -> Response:
+        request_id = g.get("request_id") or uuid.uuid4().hex
+        response.headers["X-Request-ID"] = request_id
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        if response.mimetype.endswith("json"):
+            response.headers.setdefault("Content-Security-Policy", JSON_CSP)
+        milliseconds = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+        log.info(
+            "%s %s %s %.1fms request_id=%s",
+            request.method,
+            request.path,
+            response.status_code,
+            milliseconds,
+            request_id,
+            extra={
+                "fields": {
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "ms": round(milliseconds, 2),
+                    "request_id": request_id,
+                }
+            },
+        )
+        return response

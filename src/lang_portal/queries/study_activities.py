@@ -1,0 +1,45 @@
+"""Queries for study activities: the apps a learner launches for a group."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from lang_portal.schema import study_activities
+
+
+def _absolute(url: str, public_url: str) -> str:
+    """Make a stored URL absolute: relative ones are served by lang-portal itself."""
+    return url if "://" in url else public_url + "/" + url.lstrip("/")
+
+
+def _shape(row: Any, public_url: str) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "title": row.name,
+        "description": row.description,
+        "launch_url": _absolute(row.url, public_url),
+        "preview_url": _absolute(row.preview_url, public_url) if row.preview_url else "",
+    }
+
+
+def all_activities(connection: Connection, public_url: str) -> list[dict[str, Any]]:
+    """Every activity as ``{id, title, description, launch_url, preview_url}``, by id."""
+    rows = connection.execute(select(study_activities).order_by(study_activities.c.id))
+    return [_shape(row, public_url) for row in rows]
+
+
+def get(connection: Connection, study_activity_id: int, public_url: str) -> dict[str, Any] | None:
+    """One activity, or None."""
+    row = connection.execute(
+        select(study_activities).where(study_activities.c.id == study_activity_id)
+    ).one_or_none()
+    return _shape(row, public_url) if row else None
+
+
+def sessions_count(connection: Connection, study_activity_id: int) -> int:
+    """How many sessions were started with this activity, from its counter."""
+    return connection.execute(
+        select(study_activities.c.sessions_count).where(study_activities.c.id == study_activity_id)
+    ).scalar_one()

@@ -1,0 +1,233 @@
+"""Queries for study sessions and their review items.
+
+Every write keeps the counters that reads rely on (per session, per word, per
+group, per activity and per UTC day) in the same transaction as the rows they
+count, so a page of results never aggregates the review history.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Integer, Select, cast, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from lang_portal import db
+from lang_portal.errors import ApiError, FieldError, bad_request
+from lang_portal.schema import (
+    daily_activity,
+    groups,
+    idempotency_keys,
+    study_activities,
+    study_sessions,
+    word_review_items,
+    words,
+)
+
+SESSION_COLUMNS = (
+    study_sessions.c.id,
+    study_sessions.c.group_id,
+    groups.c.name.label("group_name"),
+    study_sessions.c.study_activity_id.label("activity_id"),
+    study_activities.c.name.label("activity_name"),
+    study_sessions.c.created_at.label("start_time"),
+    func.coalesce(study_sessions.c.last_review_at, study_sessions.c.created_at).label("end_time"),
+    study_sessions.c.review_items_count,
+    study_sessions.c.correct_count,
+    study_sessions.c.wrong_count,
+)
+NEWEST_FIRST = (study_sessions.c.created_at.desc(), study_sessions.c.id.desc())
+
+
+def select_sessions() -> Select[Any]:
+    """Sessions with their group and activity names, ready for where/order/limit."""
+    return select(*SESSION_COLUMNS).select_from(
+        study_sessions.join(groups, groups.c.id == study_sessions.c.group_id).join(
+            study_activities, study_activities.c.id == study_sessions.c.study_activity_id
+        )
+    )
+
+
+def _count_day(
+    connection: Connection, now: datetime, sessions: int, reviews: int, correct: int
+) -> None:
+    """Add to today's (UTC) row of daily_activity, creating it if needed."""
+    counts = {"sessions_count": sessions, "reviews_count": reviews, "correct_count": correct}
+    statement = db.upsert(connection, daily_activity, ["day"]).values(day=now.date(), **counts)
+    connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=["day"],
+            set_={name: daily_activity.c[name] + statement.excluded[name] for name in counts},
+        )
+    )
+
+
+def create(connection: Connection, group_id: int, study_activity_id: int) -> dict[str, Any]:
+    """Start a study session for a group with an activity.
+
+    The existence checks are the counter updates themselves, so they and the insert
+    are one transaction. Raises ApiError 400 naming the field whose row does not exist.
+    """
+    now = datetime.now(UTC)
+    found_group = connection.execute(
+        update(groups)
+        .where(groups.c.id == group_id)
+        .values(sessions_count=groups.c.sessions_count + 1, last_session_at=now)
+    ).rowcount
+    if not found_group:
+        raise bad_request("#/group_id", "does not exist")
+    found_activity = connection.execute(
+        update(study_activities)
+        .where(study_activities.c.id == study_activity_id)
+        .values(sessions_count=study_activities.c.sessions_count + 1)
+    ).rowcount
+    if not found_activity:
+        raise bad_request("#/study_activity_id", "does not exist")
+    try:
+        study_session_id = connection.execute(
+            insert(study_sessions)
+            .values(group_id=group_id, study_activity_id=study_activity_id, created_at=now)
+            .returning(study_sessions.c.id)
+        ).scalar_one()
+    except IntegrityError:  # a row vanished between the check and the insert
+        raise ApiError(400, "group_id or study_activity_id no longer exists") from None
+    _count_day(connection, now, sessions=1, reviews=0, correct=0)
+    return {
+        "id": study_session_id,
+        "session_id": study_session_id,
+        "group_id": group_id,
+        "study_activity_id": study_activity_id,
+        "created_at": now,
+    }
+
+
+def count(connection: Connection) -> int:
+    """How many sessions are stored, from the per-day counters."""
+    return connection.execute(
+        select(func.coalesce(func.sum(daily_activity.c.sessions_count), 0))
+    ).scalar_one()
+
+
+def page(connection: Connection, offset: int, limit: int) -> list[dict[str, Any]]:
+    """A page of sessions, newest first."""
+    rows = connection.execute(select_sessions().order_by(*NEWEST_FIRST).offset(offset).limit(limit))
+    return [dict(row._mapping) for row in rows]
+
+
+def get(connection: Connection, study_session_id: int) -> dict[str, Any] | None:
+    """One session with its group and activity names, or None."""
+    row = connection.execute(
+        select_sessions().where(study_sessions.c.id == study_session_id)
+    ).one_or_none()
+    return dict(row._mapping) if row else None
+
+
+def reviewed_words(
+    connection: Connection, study_session_id: int, offset: int, limit: int
+) -> tuple[list[dict[str, Any]], int]:
+    """Words reviewed in a session, with that session's correct/wrong counts, and their total."""
+    correct = func.sum(cast(word_review_items.c.correct, Integer))
+    per_word = (
+        select(
+            word_review_items.c.word_id,
+            correct.label("correct_count"),
+            (func.count() - correct).label("wrong_count"),
+        )
+        .where(word_review_items.c.study_session_id == study_session_id)
+        .group_by(word_review_items.c.word_id)
+        .subquery()
+    )
+    total = connection.execute(select(func.count()).select_from(per_word)).scalar_one()
+    rows = connection.execute(
+        select(
+            words.c.id,
+            words.c.kanji,
+            words.c.romaji,
+            words.c.english,
+            per_word.c.correct_count,
+            per_word.c.wrong_count,
+        )
+        .join(per_word, per_word.c.word_id == words.c.id)
+        .order_by(words.c.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    return [dict(row._mapping) for row in rows], total
+
+
+def add_reviews(
+    connection: Connection, study_session_id: int, reviews: list[tuple[int, bool]]
+) -> list[dict[str, Any]]:
+    """Record (word_id, correct) reviews in a session, all or nothing.
+
+    Raises ApiError 404 when the session does not exist, 400 naming the index of
+    the first review whose word does not exist.
+    """
+    now = datetime.now(UTC)
+    correct_total = sum(1 for _, correct in reviews if correct)
+    found = connection.execute(
+        update(study_sessions)
+        .where(study_sessions.c.id == study_session_id)
+        .values(
+            review_items_count=study_sessions.c.review_items_count + len(reviews),
+            correct_count=study_sessions.c.correct_count + correct_total,
+            wrong_count=study_sessions.c.wrong_count + len(reviews) - correct_total,
+            last_review_at=now,
+        )
+    ).rowcount
+    if not found:
+        raise ApiError(404, "study session not found")
+    word_ids = {word_id for word_id, _ in reviews}
+    existing = set(connection.execute(select(words.c.id).where(words.c.id.in_(word_ids))).scalars())
+    for index, (word_id, _) in enumerate(reviews):
+        if word_id not in existing:
+            pointer = f"#/reviews/{index}/word_id"
+            raise ApiError(
+                400,
+                f"reviews.{index}.word_id: word {word_id} does not exist",
+                [FieldError(pointer, "does not exist")],
+            )
+    created = connection.execute(
+        insert(word_review_items).returning(
+            word_review_items.c.id, word_review_items.c.word_id, word_review_items.c.correct
+        ),
+        [
+            {"word_id": w, "study_session_id": study_session_id, "correct": c, "created_at": now}
+            for w, c in reviews
+        ],
+    ).all()
+    right = Counter(word_id for word_id, correct in reviews if correct)
+    wrong = Counter(word_id for word_id, correct in reviews if not correct)
+    for word_id in word_ids:
+        connection.execute(
+            update(words)
+            .where(words.c.id == word_id)
+            .values(
+                correct_count=words.c.correct_count + right[word_id],
+                wrong_count=words.c.wrong_count + wrong[word_id],
+            )
+        )
+    _count_day(connection, now, sessions=0, reviews=len(reviews), correct=correct_total)
+    return [
+        {
+            "id": row.id,
+            "word_id": row.word_id,
+            "study_session_id": study_session_id,
+            "correct": row.correct,
+            "created_at": now,
+        }
+        for row in created
+    ]
+
+
+def reset(connection: Connection) -> None:
+    """Delete every session and review and zero the counters; words, groups and activities stay."""
+    connection.execute(delete(word_review_items))
+    connection.execute(delete(study_sessions))
+    connection.execute(delete(daily_activity))
+    connection.execute(delete(idempotency_keys))
+    connection.execute(update(words).values(correct_count=0, wrong_count=0))
+    connection.execute(update(groups).values(sessions_count=0, last_session_at=None))
+    connection.execute(update(study_activities).values(sessions_count=0))

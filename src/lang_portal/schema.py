@@ -1,0 +1,185 @@
+"""The database schema, defined once.
+
+Alembic migrations are generated from this metadata, and a test proves that a
+freshly migrated database matches it.
+
+Counters (`words.correct_count`, `study_sessions.review_items_count`,
+`daily_activity`, ...) are kept up to date in the same transaction as the rows
+they count, so that no read has to aggregate the whole review history.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# A 64-bit id everywhere; SQLite's rowid alias must be spelled INTEGER.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back as an aware UTC datetime.
+
+    SQLite has no time zone type, so values are normalised to UTC before they are
+    written and tagged as UTC when they are read.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; pass an aware UTC time")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):  # raw SQLite text, e.g. from a driver-level query
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _counter(name: str) -> Column[int]:
+    return Column(name, Integer, nullable=False, server_default="0", default=0)
+
+
+words = Table(
+    "words",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("kanji", String(100), nullable=False),
+    Column("romaji", String(200), nullable=False),
+    Column("english", String(200), nullable=False),
+    Column("parts", JSON, nullable=False),
+    _counter("correct_count"),
+    _counter("wrong_count"),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("kanji", "romaji", "english"),
+    Index("ix_words_romaji", "romaji"),
+    Index("ix_words_english", "english"),
+    Index("ix_words_correct_count", "correct_count"),
+    Index("ix_words_wrong_count", "wrong_count"),
+)
+
+groups = Table(
+    "groups",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    _counter("words_count"),
+    _counter("sessions_count"),
+    # When the newest session of this group started; answers "active groups" cheaply.
+    Column("last_session_at", UTCDateTime, nullable=True),
+    Index("ix_groups_words_count", "words_count"),
+)
+
+word_groups = Table(
+    "word_groups",
+    metadata,
+    Column("group_id", Id, ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
+    Column("word_id", Id, ForeignKey("words.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_word_groups_word_id", "word_id"),
+)
+
+study_activities = Table(
+    "study_activities",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("url", String(500), nullable=False),
+    Column("preview_url", String(500), nullable=False, server_default=""),
+    _counter("sessions_count"),
+)
+
+study_sessions = Table(
+    "study_sessions",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("group_id", Id, ForeignKey("groups.id"), nullable=False),
+    Column("study_activity_id", Id, ForeignKey("study_activities.id"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    _counter("review_items_count"),
+    _counter("correct_count"),
+    _counter("wrong_count"),
+    Column("last_review_at", UTCDateTime, nullable=True),
+    Index("ix_study_sessions_created_at_id", "created_at", "id"),
+    Index("ix_study_sessions_group_id_created_at", "group_id", "created_at"),
+    Index("ix_study_sessions_study_activity_id_created_at", "study_activity_id", "created_at"),
+)
+
+word_review_items = Table(
+    "word_review_items",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("word_id", Id, ForeignKey("words.id"), nullable=False),
+    Column(
+        "study_session_id",
+        Id,
+        ForeignKey("study_sessions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("correct", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_word_review_items_session_word", "study_session_id", "word_id"),
+    Index("ix_word_review_items_word_id", "word_id"),
+)
+
+# One row per UTC day with any activity: the dashboard's streak, session total and
+# chart read these few hundred rows instead of millions of sessions.
+daily_activity = Table(
+    "daily_activity",
+    metadata,
+    Column("day", Date, primary_key=True),
+    _counter("sessions_count"),
+    _counter("reviews_count"),
+    _counter("correct_count"),
+)
+
+# Stored responses for Idempotency-Key retries. A row with no status_code is a
+# request still in flight.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("response_body", Text, nullable=True),
+    Column("location", String(500), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("locked_at", UTCDateTime, nullable=False),
+    Index("ix_idempotency_keys_created_at", "created_at"),
+)

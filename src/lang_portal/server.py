@@ -1,0 +1,38 @@
+"""Running lang-portal under gunicorn, the production WSGI server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from lang_portal import create_app
+
+
+class GunicornServer(BaseApplication):  # type: ignore[misc]
+    """gunicorn with lang-portal's app and options, without a config file."""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        return create_app()
+
+
+def run(host: str, port: int, workers: int) -> None:
+    """Serve on host:port with ``workers`` processes until interrupted."""
+    GunicornServer(
+        {
+            "bind": f"{host}:{port}",
+            "workers": workers,
+            "timeout": 30,
+            "graceful_timeout": 10,
+            "keepalive": 5,
+            "accesslog": None,
+        }
+    ).run()

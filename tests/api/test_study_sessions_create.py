@@ -1,0 +1,373 @@
+"""POST /api/study-sessions: validation, status codes, idempotency, auth, limits."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from lang_portal.schema import study_sessions
+from tests.conftest import count_rows, make_app
+
+URL = "/api/study-sessions"
+VALID = {"group_id": 1, "study_activity_id": 1}
+ALIASES = [
+    "/api/study-sessions",
+    "/api/study_sessions",
+    "/api/v1/study-sessions",
+    "/study_sessions",
+]
+
+
+def assert_problem(response, status: int, pointer: str | None = None) -> dict:
+    """The response is a problem-details error with this status (and field pointer)."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json()
+    assert body["status"] == status and body["error"] == body["detail"]
+    assert body["request_id"] == response.headers["X-Request-ID"]
+    if pointer is not None:
+        assert body["errors"][0]["pointer"] == pointer
+        assert pointer.removeprefix("#/") in body["error"]
+    return body
+
+
+@pytest.mark.parametrize("path", ALIASES)
+def test_creates_a_session_on_every_alias(client, engine, path):
+    before = datetime.now(UTC)
+    response = client.post(path, json=VALID)
+    assert response.status_code == 201
+    body = response.get_json()
+    assert body["id"] == body["session_id"] >= 1
+    assert body["group_id"] == 1 and body["study_activity_id"] == 1
+    created_at = datetime.fromisoformat(body["created_at"].replace("Z", "+00:00"))
+    assert created_at.utcoffset() == timedelta(0)
+    assert before - timedelta(seconds=1) <= created_at <= datetime.now(UTC)
+    assert response.headers["Location"] == f"/api/study-sessions/{body['id']}"
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(study_sessions).where(study_sessions.c.id == body["id"])
+        ).one()
+    assert (row.group_id, row.study_activity_id) == (1, 1)
+    assert row.created_at == created_at
+    # The Location resolves to the session just created.
+    assert client.get(response.headers["Location"]).get_json()["session"]["id"] == body["id"]
+
+
+def test_accepts_charset_parameter_and_ignores_unknown_fields(client, engine):
+    response = client.post(
+        URL,
+        data=json.dumps({**VALID, "learner": "ignored", "extra": [1, 2]}),
+        content_type="application/json; charset=utf-8",
+    )
+    assert response.status_code == 201
+    assert count_rows(engine, "study_sessions") == 1
+
+
+BAD_VALUES = [
+    "1",
+    "１",
+    1.0,
+    1.5,
+    True,
+    False,
+    None,
+    [1],
+    {"id": 1},
+    0,
+    -1,
+    2**70,
+    2**63,
+    "",
+    "1; DROP TABLE study_sessions",
+]
+
+
+@pytest.mark.parametrize("field", ["group_id", "study_activity_id"])
+@pytest.mark.parametrize("value", BAD_VALUES, ids=repr)
+def test_rejects_invalid_values(client, engine, field, value):
+    response = client.post(
+        URL, data=json.dumps({**VALID, field: value}), content_type="application/json"
+    )
+    assert_problem(response, 400, f"#/{field}")
+    assert count_rows(engine, "study_sessions") == 0
+
+
+def test_accepts_the_largest_id_but_reports_it_missing(client, engine):
+    response = client.post(URL, json={**VALID, "group_id": 2**63 - 1})
+    assert_problem(response, 400, "#/group_id")
+    assert "does not exist" in response.get_json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("body", "pointer"),
+    [
+        ({"study_activity_id": 1}, "#/group_id"),
+        ({"group_id": 1}, "#/study_activity_id"),
+        ({}, "#/group_id"),
+        # Presence is checked before type: the missing field is reported first.
+        ({"group_id": "x"}, "#/study_activity_id"),
+        ({"group_id": 999999, "study_activity_id": 1}, "#/group_id"),
+        ({"group_id": 1, "study_activity_id": 999999}, "#/study_activity_id"),
+        # The group is checked before the activity.
+        ({"group_id": 999999, "study_activity_id": 999999}, "#/group_id"),
+    ],
+)
+def test_missing_fields_and_rows(client, engine, body, pointer):
+    assert_problem(client.post(URL, json=body), 400, pointer)
+    assert count_rows(engine, "study_sessions") == 0
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"   ",
+        b"{",
+        b'{"group_id": 1,}',
+        b'{"group_id": NaN, "study_activity_id": 1}',
+        b'{"group_id": Infinity, "study_activity_id": 1}',
+        b'{"group_id": -Infinity, "study_activity_id": 1}',
+        b"\xff\xfe{}",
+        b'{"group_id": "\xe9"}',
+        b"[1, 2]",
+        b'"text"',
+        b"null",
+        b"1",
+        b"[" * 10000 + b"]" * 10000,
+    ],
+    ids=lambda raw: repr(raw[:24]),
+)
+def test_rejects_bodies_that_are_not_a_json_object(client, engine, raw):
+    assert_problem(client.post(URL, data=raw, content_type="application/json"), 400)
+    assert count_rows(engine, "study_sessions") == 0
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        None,
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+        "application/jsonx",
+    ],
+)
+def test_wrong_content_type_is_415(client, engine, content_type):
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = client.post(URL, data=json.dumps(VALID), headers=headers)
+    assert_problem(response, 415)
+    assert count_rows(engine, "study_sessions") == 0
+
+
+def test_body_over_the_limit_is_413_and_at_the_limit_is_fine(client, engine, app):
+    limit = app.config["MAX_BODY_BYTES"]
+    head = json.dumps(VALID)[:-1] + ', "pad": "'
+    at_limit = head + "x" * (limit - len(head) - 2) + '"}'
+    assert len(at_limit) == limit
+    assert client.post(URL, data=at_limit, content_type="application/json").status_code == 201
+    over = head + "x" * (limit - len(head) - 1) + '"}'
+    assert_problem(client.post(URL, data=over, content_type="application/json"), 413)
+    assert count_rows(engine, "study_sessions") == 1
+
+
+def test_special_characters_in_parameters_are_rejected_safely(client, engine):
+    for value in ["<script>alert(1)</script>", "' OR 1=1 --", "\u0000", "😀", "%00", "../../etc"]:
+        response = client.post(URL, json={"group_id": value, "study_activity_id": value})
+        body = assert_problem(response, 400, "#/group_id")
+        assert value not in json.dumps(body)
+    assert count_rows(engine, "study_sessions") == 0
+
+
+def test_wrong_method_is_405_with_allow(client):
+    response = client.delete(URL)
+    assert_problem(response, 405)
+    assert "POST" in response.headers["Allow"]
+
+
+class TestIdempotency:
+    def test_same_key_same_body_replays(self, client, engine):
+        headers = {"Idempotency-Key": '"8e03978e-40d5-43e8-bc93-6894a57f9324"'}
+        first = client.post(URL, json=VALID, headers=headers)
+        second = client.post(URL, json=VALID, headers=headers)
+        assert first.status_code == second.status_code == 201
+        assert first.get_json() == second.get_json()
+        assert second.headers["Idempotent-Replayed"] == "true"
+        assert second.headers["Location"] == first.headers["Location"]
+        assert "Idempotent-Replayed" not in first.headers
+        assert count_rows(engine, "study_sessions") == 1
+
+    def test_key_is_the_same_whether_quoted_or_bare_and_across_aliases(self, client, engine):
+        first = client.post(URL, json=VALID, headers={"Idempotency-Key": "abc"})
+        again = client.post("/study_sessions", json=VALID, headers={"Idempotency-Key": '"abc"'})
+        assert again.get_json()["id"] == first.get_json()["id"]
+        assert count_rows(engine, "study_sessions") == 1
+
+    def test_same_key_other_body_is_422(self, client, engine):
+        headers = {"Idempotency-Key": "key-1"}
+        assert client.post(URL, json=VALID, headers=headers).status_code == 201
+        assert_problem(client.post(URL, json={**VALID, "group_id": 2}, headers=headers), 422)
+        assert count_rows(engine, "study_sessions") == 1
+
+    def test_failed_request_does_not_use_up_the_key(self, client, engine):
+        headers = {"Idempotency-Key": "key-2"}
+        assert_problem(client.post(URL, json={**VALID, "group_id": 999}, headers=headers), 400)
+        assert count_rows(engine, "idempotency_keys") == 0
+        assert client.post(URL, json={**VALID, "group_id": 999}, headers=headers).status_code == 400
+
+    def test_in_flight_key_is_409(self, client, engine):
+        from lang_portal.schema import idempotency_keys
+
+        now = datetime.now(UTC)
+        with engine.begin() as connection:
+            connection.execute(
+                idempotency_keys.insert().values(
+                    key="busy", fingerprint="x" * 64, created_at=now, locked_at=now
+                )
+            )
+        # A different fingerprint is still 422; the same request while in flight is 409.
+        assert_problem(client.post(URL, json=VALID, headers={"Idempotency-Key": "busy"}), 422)
+        with engine.begin() as connection:
+            connection.execute(idempotency_keys.delete())
+        # Make a real claim look in flight by stopping it between claim and completion.
+        from lang_portal import idempotency
+
+        fingerprint = {}
+        original = idempotency._fingerprint
+
+        def capture():
+            fingerprint["value"] = original()
+            return fingerprint["value"]
+
+        idempotency._fingerprint = capture
+        try:
+            client.post(URL, json=VALID, headers={"Idempotency-Key": "probe"})
+        finally:
+            idempotency._fingerprint = original
+        with engine.begin() as connection:
+            connection.execute(
+                idempotency_keys.insert().values(
+                    key="busy", fingerprint=fingerprint["value"], created_at=now, locked_at=now
+                )
+            )
+        response = client.post(URL, json=VALID, headers={"Idempotency-Key": "busy"})
+        assert_problem(response, 409)
+        assert response.headers["Retry-After"] == "1"
+        assert count_rows(engine, "study_sessions") == 1  # only the probe's
+
+    def test_stale_in_flight_claim_is_taken_over(self, client, engine):
+        from lang_portal import idempotency
+        from lang_portal.schema import idempotency_keys
+
+        client.post(URL, json=VALID, headers={"Idempotency-Key": "first"})
+        with engine.begin() as connection:
+            fingerprint = connection.execute(select(idempotency_keys.c.fingerprint)).scalar_one()
+            old = datetime.now(UTC) - idempotency.STALE_AFTER - timedelta(seconds=5)
+            connection.execute(
+                idempotency_keys.insert().values(
+                    key="dead", fingerprint=fingerprint, created_at=old, locked_at=old
+                )
+            )
+        assert client.post(URL, json=VALID, headers={"Idempotency-Key": "dead"}).status_code == 201
+        assert count_rows(engine, "study_sessions") == 2
+
+    @pytest.mark.parametrize("key", ["", '""', "x" * 256, "caf\u00e9", "tab\there"])
+    def test_invalid_keys_are_400(self, client, engine, key):
+        response = client.post(URL, json=VALID, headers={"Idempotency-Key": key})
+        assert_problem(response, 400)
+        assert count_rows(engine, "study_sessions") == 0
+
+    def test_expired_keys_are_purged(self, app, engine):
+        from lang_portal import idempotency
+        from lang_portal.schema import idempotency_keys
+
+        old = datetime.now(UTC) - timedelta(hours=25)
+        with engine.begin() as connection:
+            connection.execute(
+                idempotency_keys.insert().values(
+                    key="old", fingerprint="f" * 64, status_code=201, created_at=old, locked_at=old
+                )
+            )
+        with app.app_context(), engine.begin() as connection:
+            assert idempotency.purge_expired(connection, datetime.now(UTC)) == 1
+        assert count_rows(engine, "idempotency_keys") == 0
+
+    def test_twenty_concurrent_requests_with_one_key_create_one_row(self, live_server, engine):
+        import requests
+
+        def post(_: int) -> requests.Response:
+            return requests.post(
+                live_server + URL, json=VALID, headers={"Idempotency-Key": "race"}, timeout=30
+            )
+
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            responses = list(pool.map(post, range(20)))
+        statuses = sorted(r.status_code for r in responses)
+        assert set(statuses) <= {201, 409}, statuses
+        assert 201 in statuses
+        ids = {r.json()["id"] for r in responses if r.status_code == 201}
+        assert len(ids) == 1
+        assert count_rows(engine, "study_sessions") == 1
+
+
+class TestToken:
+    @pytest.fixture
+    def client(self, database_url):
+        app = make_app(database_url, API_TOKEN="s3cret-token")
+        yield app.test_client()
+        app.extensions["lang_portal.engine"].dispose()
+
+    @pytest.mark.parametrize(
+        "authorization", [None, "", "Bearer", "Bearer wrong", "Basic s3cret-token", "s3cret-token"]
+    )
+    def test_write_without_the_token_is_401(self, client, authorization):
+        headers = {"Authorization": authorization} if authorization is not None else {}
+        response = client.post(URL, json=VALID, headers=headers)
+        assert_problem(response, 401)
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        assert client.get("/api/study-sessions").get_json()["total"] == 0
+
+    def test_write_with_the_token_succeeds_and_reads_stay_open(self, client):
+        response = client.post(URL, json=VALID, headers={"Authorization": "Bearer s3cret-token"})
+        assert response.status_code == 201
+        assert client.get("/api/study-sessions").status_code == 200
+
+    def test_no_token_configured_means_open_writes(self, database_url):
+        app = make_app(database_url)
+        assert app.test_client().post(URL, json=VALID).status_code == 201
+
+
+def test_rate_limit_gives_429_with_retry_after(database_url):
+    app = make_app(database_url, RATE_LIMIT="3/minute")
+    client = app.test_client()
+    statuses = [client.post(URL, json=VALID).status_code for _ in range(4)]
+    assert statuses == [201, 201, 201, 429]
+    response = client.post(URL, json=VALID)
+    assert_problem(response, 429)
+    assert int(response.headers["Retry-After"]) >= 1
+    assert client.get("/api/study-sessions").get_json()["total"] == 3
+    # Reads are not limited.
+    assert client.get("/api/groups").status_code == 200
+
+
+def test_cors_preflight_and_actual_request(client):
+    origin = {"Origin": "http://localhost:5173"}
+    preflight = client.options(
+        URL,
+        headers={
+            **origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type, idempotency-key",
+        },
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["Access-Control-Allow-Origin"] == "*"
+    assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
+    assert "content-type" in preflight.headers["Access-Control-Allow-Headers"].lower()
+    actual = client.post(URL, json=VALID, headers=origin)
+    assert actual.status_code == 201
+    assert actual.headers["Access-Control-Allow-Origin"] == "*"
+    assert "Location" in actual.headers["Access-Control-Expose-Headers"]
