@@ -34,5 +34,8 @@ def run(host: str, port: int, workers: int) -> None:
             "graceful_timeout": 10,
             "keepalive": 5,
             "accesslog": None,
+            # lang-portal logs each request itself; several servers on one host must not
+            # fight over gunicorn's shared control socket.
+            "control_socket_disable": True,
         }
     ).run()
