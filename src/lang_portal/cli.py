@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -91,9 +92,7 @@ def import_words(file: Path, group_name: str) -> None:
         batches: list[list[dict[str, Any]]] = [
             words[i : i + IMPORT_BATCH] for i in range(0, len(words), IMPORT_BATCH)
         ]
-        with click.progressbar(
-            length=len(words), label="Importing", file=click.get_text_stream("stderr")
-        ) as bar:
+        with click.progressbar(length=len(words), label="Importing", file=sys.stderr) as bar:
             for batch in batches:
                 linked += vocabulary.add_words(connection, group_id, batch)
                 bar.update(len(batch))

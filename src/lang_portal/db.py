@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from flask import Flask, current_app
 from sqlalchemy import Connection, Engine, Table, create_engine, event, exc, make_url
@@ -28,16 +29,23 @@ _WRITE = "lang_portal_write"
 
 
 def init_app(app: Flask) -> None:
-    """Create the app's engine from its DATABASE_URL setting."""
-    app.extensions["lang_portal.engine"] = create_engine_from_settings(app.config)
+    """Create the app's engine from its DATABASE_URL setting.
+
+    The app never creates a SQLite file: a missing file is an outage (503), not a
+    reason to start an empty database. ``lang-portal init-db`` creates it.
+    """
+    app.extensions["lang_portal.engine"] = create_engine_from_settings(app.config, create=False)
 
 
-def create_engine_from_settings(config: Any) -> Engine:
-    """Build an engine set up for lang-portal from resolved settings."""
+def create_engine_from_settings(config: Any, create: bool = True) -> Engine:
+    """Build an engine set up for lang-portal from resolved settings.
+
+    With ``create=False`` a SQLite database file must already exist.
+    """
     url = make_url(config["DATABASE_URL"])
     timeout_ms = config["DB_STATEMENT_TIMEOUT_MS"]
     if url.get_backend_name() == "sqlite":
-        return _sqlite_engine(url.render_as_string(hide_password=False), timeout_ms)
+        return _sqlite_engine(url.render_as_string(hide_password=False), timeout_ms, create)
     return create_engine(
         url,
         pool_size=config["DB_POOL_SIZE"],
@@ -56,11 +64,15 @@ def sqlite_path(database_url: str) -> Path | None:
     return Path(url.database)
 
 
-def _sqlite_engine(database_url: str, timeout_ms: int) -> Engine:
+def _sqlite_engine(database_url: str, timeout_ms: int, create: bool) -> Engine:
     path = sqlite_path(database_url)
-    if path is not None:
+    connect_args: dict[str, Any] = {"timeout": timeout_ms / 1000}
+    if path is not None and create:
         path.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(database_url, connect_args={"timeout": timeout_ms / 1000})
+    elif path is not None:
+        # Open read-write but never create: see init_app.
+        database_url = f"sqlite:///file:{quote(str(path))}?mode=rw&uri=true"
+    engine = create_engine(database_url, connect_args=connect_args)
 
     @event.listens_for(engine, "connect")
     def set_pragmas(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
