@@ -72,6 +72,8 @@ def _describe(error: Any) -> str:
         return f"must be >= {context['ge']}"
     if kind == "less_than_equal":
         return f"must be <= {context['le']}"
+    if kind == "literal_error":  # keep the case of choices such as startTime
+        return f"must be one of {context['expected']}"
     if kind == "too_short":
         return f"must have at least {context['min_length']} items"
     if kind == "too_long":
