@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from flask import Flask
 
-from lang_portal.api import groups, study_activities, study_sessions
+from lang_portal.api import groups, study_activities, study_sessions, words
 from lang_portal.api.routing import api
 
-__all__ = ["api", "groups", "init_app", "study_activities", "study_sessions"]
+__all__ = [
+    "api",
+    "groups",
+    "init_app",
+    "study_activities",
+    "study_sessions",
+    "words",
+]
 
 
 def init_app(app: Flask) -> None:

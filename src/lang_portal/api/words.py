@@ -1,0 +1,88 @@
+"""Words: the vocabulary with each word's review counts."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from sqlalchemy import Connection
+
+from lang_portal.api.pagination import MAX_PAGE, Order, total_pages
+from lang_portal.api.routing import api
+from lang_portal.errors import not_found
+from lang_portal.queries import words
+
+# The keys of queries.words.SORT_COLUMNS; a test keeps the two in step.
+WordSortKey = Literal["kanji", "romaji", "english", "correct_count", "wrong_count"]
+
+
+class WordListQuery(BaseModel):
+    """``?page&per_page&sort_by&order``: 50 words a page unless per_page says otherwise."""
+
+    page: int = Field(1, ge=1, le=MAX_PAGE, description="Page number, from 1.")
+    per_page: int = Field(50, ge=1, le=100, description="Words per page, 1 to 100.")
+    sort_by: WordSortKey = "kanji"
+    order: Order = "asc"
+
+
+class Word(BaseModel):
+    """A word and how often it was answered right and wrong, over every session."""
+
+    id: int
+    kanji: str
+    romaji: str
+    english: str
+    correct_count: int
+    wrong_count: int
+
+
+class WordList(BaseModel):
+    """A page of words, in the shape the lang-portal frontend reads."""
+
+    words: list[Word]
+    total_pages: int
+    current_page: int
+    total_words: int
+
+
+class GroupName(BaseModel):
+    """A group a word belongs to."""
+
+    id: int
+    name: str
+
+
+class WordWithGroups(Word):
+    """A word with the groups it belongs to."""
+
+    groups: list[GroupName]
+
+
+class WordDetail(BaseModel):
+    """One word, wrapped the way the lang-portal frontend reads it."""
+
+    word: WordWithGroups
+
+
+@api.get("/words", query=WordListQuery, response=WordList, legacy=True, errors=(400,))
+def list_words(connection: Connection, query: WordListQuery) -> dict[str, Any]:
+    """List words with their review counts, sorted by kanji, romaji, english or a count."""
+    offset = (query.page - 1) * query.per_page
+    total = words.count(connection)
+    return {
+        "words": words.page(
+            connection, query.sort_by, query.order == "desc", offset, query.per_page
+        ),
+        "total_pages": total_pages(total, query.per_page),
+        "current_page": query.page,
+        "total_words": total,
+    }
+
+
+@api.get("/words/<id:word_id>", response=WordDetail, legacy=True, errors=(404,))
+def get_word(connection: Connection, word_id: int) -> dict[str, Any]:
+    """Show one word, its review counts and its groups."""
+    word = words.get(connection, word_id)
+    if word is None:
+        raise not_found("word")
+    return {"word": word}
