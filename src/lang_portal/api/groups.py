@@ -4,13 +4,30 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, JsonValue
 from sqlalchemy import Connection
 
 from lang_portal.api.pagination import MAX_PAGE, Order, total_pages
 from lang_portal.api.routing import api
+from lang_portal.api.study_sessions import StudySessionItem
+from lang_portal.api.words import Word, WordSortKey
 from lang_portal.errors import not_found
-from lang_portal.queries import groups
+from lang_portal.queries import groups, study_sessions, words
+
+# The keys of queries.study_sessions.GROUP_SORT_COLUMNS; a test keeps the two in step.
+GroupSessionSortKey = Literal[
+    "created_at",
+    "start_time",
+    "startTime",
+    "end_time",
+    "endTime",
+    "activity_name",
+    "activityName",
+    "group_name",
+    "groupName",
+    "review_items_count",
+    "reviewItemsCount",
+]
 
 
 class GroupListQuery(BaseModel):
@@ -38,6 +55,14 @@ class GroupList(BaseModel):
     current_page: int
 
 
+def _group_or_404(connection: Connection, group_id: int) -> dict[str, Any]:
+    """The group with this id, or a 404."""
+    group = groups.get(connection, group_id)
+    if group is None:
+        raise not_found("group")
+    return group
+
+
 @api.get("/groups", query=GroupListQuery, response=GroupList, legacy=True, errors=(400,))
 def list_groups(connection: Connection, query: GroupListQuery) -> dict[str, Any]:
     """List word groups, sorted by name or by word count."""
@@ -53,7 +78,121 @@ def list_groups(connection: Connection, query: GroupListQuery) -> dict[str, Any]
 @api.get("/groups/<id:group_id>", response=Group, legacy=True, errors=(404,))
 def get_group(connection: Connection, group_id: int) -> dict[str, Any]:
     """Show one word group."""
-    group = groups.get(connection, group_id)
-    if group is None:
+    return _group_or_404(connection, group_id)
+
+
+class GroupWordsQuery(BaseModel):
+    """``?page&per_page&sort_by&order`` for a group's words."""
+
+    page: int = Field(1, ge=1, le=MAX_PAGE, description="Page number, from 1.")
+    per_page: int = Field(10, ge=1, le=100, description="Words per page, 1 to 100.")
+    sort_by: WordSortKey = "kanji"
+    order: Order = "asc"
+
+
+class GroupWords(BaseModel):
+    """A page of a group's words, in the shape the lang-portal frontend reads."""
+
+    words: list[Word]
+    total_pages: int
+    current_page: int
+
+
+class WordWithParts(BaseModel):
+    """A word with its parts (kanji pieces and their readings), for a study activity."""
+
+    id: int
+    kanji: str
+    romaji: str
+    english: str
+    parts: JsonValue
+
+
+class GroupWordsRaw(BaseModel):
+    """Every word of a group: what a study activity fetches after it is launched."""
+
+    group_id: int
+    group_name: str
+    words: list[WordWithParts]
+
+
+class GroupSessionsQuery(BaseModel):
+    """``?page&per_page&sort_by&order`` for a group's sessions; sort keys in two spellings."""
+
+    page: int = Field(1, ge=1, le=MAX_PAGE, description="Page number, from 1.")
+    per_page: int = Field(10, ge=1, le=100, description="Sessions per page, 1 to 100.")
+    sort_by: GroupSessionSortKey = "created_at"
+    order: Order = "desc"
+
+
+class GroupStudySession(StudySessionItem):
+    """A session of the group; ``study_activity_id`` repeats ``activity_id``."""
+
+    study_activity_id: int
+
+
+class GroupStudySessions(BaseModel):
+    """A page of a group's sessions, in the shape the lang-portal frontend reads."""
+
+    study_sessions: list[GroupStudySession]
+    total_pages: int
+    current_page: int
+
+
+@api.get(
+    "/groups/<id:group_id>/words",
+    query=GroupWordsQuery,
+    response=GroupWords,
+    legacy=True,
+    errors=(400, 404),
+)
+def list_group_words(
+    connection: Connection, group_id: int, query: GroupWordsQuery
+) -> dict[str, Any]:
+    """List a page of the words in a group, with their review counts."""
+    group = _group_or_404(connection, group_id)
+    offset = (query.page - 1) * query.per_page
+    page = words.group_page(
+        connection, group_id, query.sort_by, query.order == "desc", offset, query.per_page
+    )
+    return {
+        "words": page,
+        "total_pages": total_pages(group["word_count"], query.per_page),
+        "current_page": query.page,
+    }
+
+
+@api.get("/groups/<id:group_id>/words/raw", response=GroupWordsRaw, legacy=True, errors=(404,))
+def list_group_words_raw(connection: Connection, group_id: int) -> dict[str, Any]:
+    """List every word of a group with its parts, for a study activity to run on."""
+    group = _group_or_404(connection, group_id)
+    return {
+        "group_id": group_id,
+        "group_name": group["group_name"],
+        "words": words.group_words_with_parts(connection, group_id),
+    }
+
+
+@api.get(
+    "/groups/<id:group_id>/study-sessions",
+    query=GroupSessionsQuery,
+    response=GroupStudySessions,
+    legacy=True,
+    errors=(400, 404),
+)
+def list_group_study_sessions(
+    connection: Connection, group_id: int, query: GroupSessionsQuery
+) -> dict[str, Any]:
+    """List a page of a group's study sessions, newest first unless sorted otherwise."""
+    total = groups.sessions_count(connection, group_id)
+    if total is None:
         raise not_found("group")
-    return group
+    offset = (query.page - 1) * query.per_page
+    page = study_sessions.group_page(
+        connection, group_id, query.sort_by, query.order == "desc", offset, query.per_page
+    )
+    return {
+        "study_sessions": page,
+        "total_pages": total_pages(total, query.per_page),
+        "current_page": query.page,
+    }

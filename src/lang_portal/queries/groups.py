@@ -46,3 +46,10 @@ def all_names(connection: Connection) -> list[dict[str, Any]]:
     """Every group as ``{id, name}``, by name: what a launch form offers."""
     rows = connection.execute(select(groups.c.id, groups.c.name).order_by(groups.c.name))
     return [dict(row._mapping) for row in rows]
+
+
+def sessions_count(connection: Connection, group_id: int) -> int | None:
+    """How many sessions were started for this group, from its counter; None if no such group."""
+    return connection.execute(
+        select(groups.c.sessions_count).where(groups.c.id == group_id)
+    ).scalar_one_or_none()

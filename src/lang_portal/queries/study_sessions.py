@@ -26,6 +26,8 @@ from lang_portal.schema import (
     words,
 )
 
+# A session ends with its last review; one with no reviews yet ends when it started.
+END_TIME = func.coalesce(study_sessions.c.last_review_at, study_sessions.c.created_at)
 SESSION_COLUMNS = (
     study_sessions.c.id,
     study_sessions.c.group_id,
@@ -33,12 +35,28 @@ SESSION_COLUMNS = (
     study_sessions.c.study_activity_id.label("activity_id"),
     study_activities.c.name.label("activity_name"),
     study_sessions.c.created_at.label("start_time"),
-    func.coalesce(study_sessions.c.last_review_at, study_sessions.c.created_at).label("end_time"),
+    END_TIME.label("end_time"),
     study_sessions.c.review_items_count,
     study_sessions.c.correct_count,
     study_sessions.c.wrong_count,
 )
 NEWEST_FIRST = (study_sessions.c.created_at.desc(), study_sessions.c.id.desc())
+
+# The whitelist of sort keys for a group's sessions, in the snake_case and camelCase
+# spellings the lang-portal frontend sends -> the column each means.
+GROUP_SORT_COLUMNS = {
+    "created_at": study_sessions.c.created_at,
+    "start_time": study_sessions.c.created_at,
+    "startTime": study_sessions.c.created_at,
+    "end_time": END_TIME,
+    "endTime": END_TIME,
+    "activity_name": study_activities.c.name,
+    "activityName": study_activities.c.name,
+    "group_name": groups.c.name,
+    "groupName": groups.c.name,
+    "review_items_count": study_sessions.c.review_items_count,
+    "reviewItemsCount": study_sessions.c.review_items_count,
+}
 
 
 def select_sessions() -> Select[Any]:
@@ -113,6 +131,53 @@ def count(connection: Connection) -> int:
 def page(connection: Connection, offset: int, limit: int) -> list[dict[str, Any]]:
     """A page of sessions, newest first."""
     rows = connection.execute(select_sessions().order_by(*NEWEST_FIRST).offset(offset).limit(limit))
+    return [dict(row._mapping) for row in rows]
+
+
+def group_page(
+    connection: Connection,
+    group_id: int,
+    sort_by: str,
+    descending: bool,
+    offset: int,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """A page of one group's sessions, sorted by a whitelisted key and then by id.
+
+    Items carry ``study_activity_id`` as well as ``activity_id``. The total is the
+    group's ``sessions_count`` counter. Sorting by start time walks the
+    (group_id, created_at) index; the other keys sort the group's sessions.
+    """
+    column = GROUP_SORT_COLUMNS[sort_by]
+    if descending:
+        ordering = (column.desc(), study_sessions.c.id.desc())
+    else:
+        ordering = (column.asc(), study_sessions.c.id.asc())
+    rows = connection.execute(
+        select_sessions()
+        .where(study_sessions.c.group_id == group_id)
+        .order_by(*ordering)
+        .offset(offset)
+        .limit(limit)
+    )
+    return [{**row._mapping, "study_activity_id": row.activity_id} for row in rows]
+
+
+def activity_page(
+    connection: Connection, study_activity_id: int, offset: int, limit: int
+) -> list[dict[str, Any]]:
+    """A page of the sessions started with one activity, newest first.
+
+    Walks the (study_activity_id, created_at) index; the total is the activity's
+    ``sessions_count`` counter.
+    """
+    rows = connection.execute(
+        select_sessions()
+        .where(study_sessions.c.study_activity_id == study_activity_id)
+        .order_by(*NEWEST_FIRST)
+        .offset(offset)
+        .limit(limit)
+    )
     return [dict(row._mapping) for row in rows]
 
 
