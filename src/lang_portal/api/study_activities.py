@@ -8,9 +8,11 @@ from flask import current_app
 from pydantic import BaseModel
 from sqlalchemy import Connection
 
+from lang_portal.api.pagination import PageQuery, page_body
 from lang_portal.api.routing import api
+from lang_portal.api.study_sessions import StudySessionPage
 from lang_portal.errors import not_found
-from lang_portal.queries import study_activities
+from lang_portal.queries import groups, study_activities, study_sessions
 
 
 class StudyActivity(BaseModel):
@@ -21,6 +23,20 @@ class StudyActivity(BaseModel):
     description: str
     launch_url: str
     preview_url: str
+
+
+class LaunchGroup(BaseModel):
+    """A group the activity can be launched for."""
+
+    id: int
+    name: str
+
+
+class LaunchData(BaseModel):
+    """What the launch form needs: the activity and every group to choose from."""
+
+    activity: StudyActivity
+    groups: list[LaunchGroup]
 
 
 def get_or_404(connection: Connection, study_activity_id: int) -> dict[str, Any]:
@@ -41,3 +57,30 @@ def list_study_activities(connection: Connection) -> list[dict[str, Any]]:
 def get_study_activity(connection: Connection, study_activity_id: int) -> dict[str, Any]:
     """Show one study activity."""
     return get_or_404(connection, study_activity_id)
+
+
+@api.get(
+    "/study-activities/<id:study_activity_id>/sessions",
+    query=PageQuery,
+    response=StudySessionPage,
+    errors=(400, 404),
+)
+def list_study_activity_sessions(
+    connection: Connection, study_activity_id: int, query: PageQuery
+) -> dict[str, Any]:
+    """List the sessions started with one activity, newest first."""
+    get_or_404(connection, study_activity_id)
+    items = study_sessions.activity_page(
+        connection, study_activity_id, query.offset, query.per_page
+    )
+    total = study_activities.sessions_count(connection, study_activity_id)
+    return page_body(items, total, query)
+
+
+@api.get("/study-activities/<id:study_activity_id>/launch", response=LaunchData, errors=(404,))
+def get_study_activity_launch(connection: Connection, study_activity_id: int) -> dict[str, Any]:
+    """Show an activity with the groups it can be launched for."""
+    return {
+        "activity": get_or_404(connection, study_activity_id),
+        "groups": groups.all_names(connection),
+    }
