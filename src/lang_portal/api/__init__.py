@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from flask import Flask
 
-from lang_portal.api import groups, study_activities, study_sessions, words
+from lang_portal.api import dashboard, groups, study_activities, study_sessions, words
 from lang_portal.api.routing import api
 
 __all__ = [
     "api",
+    "dashboard",
     "groups",
     "init_app",
     "study_activities",

@@ -1,0 +1,51 @@
+"""The dashboard: the last session studied and the learner's progress figures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, Field
+from sqlalchemy import Connection
+
+from lang_portal.api.routing import api
+from lang_portal.queries import dashboard
+
+
+class RecentSession(BaseModel):
+    """The newest study session, with its review counts."""
+
+    id: int
+    group_id: int
+    activity_name: str
+    created_at: AwareDatetime
+    correct_count: int
+    wrong_count: int
+
+
+class DashboardStats(BaseModel):
+    """The learner's progress, each figure as the API contract defines it."""
+
+    total_vocabulary: int = Field(description="Words stored.")
+    total_words_studied: int = Field(description="Distinct words with at least one review.")
+    mastered_words: int = Field(description="Words with >= 5 reviews, >= 80 % of them correct.")
+    success_rate: float = Field(
+        ge=0, le=1, description="Correct reviews / all reviews; 0 when there are none."
+    )
+    total_sessions: int = Field(description="Study sessions stored.")
+    active_groups: int = Field(description="Distinct groups with a session in the last 30 days.")
+    current_streak: int = Field(
+        description="Consecutive UTC days with a session, ending today (or yesterday when "
+        "there is none yet today)."
+    )
+
+
+@api.get("/dashboard/recent-session", response=RecentSession | None, legacy=True)
+def get_recent_session(connection: Connection) -> dict[str, Any] | None:
+    """Show the most recent study session, or ``null`` when there is none."""
+    return dashboard.recent_session(connection)
+
+
+@api.get("/dashboard/stats", response=DashboardStats, legacy=True)
+def get_dashboard_stats(connection: Connection) -> dict[str, Any]:
+    """Show the learner's progress figures."""
+    return dashboard.stats(connection)
