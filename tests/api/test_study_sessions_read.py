@@ -1,0 +1,163 @@
+"""GET /api/study-sessions and /api/study-sessions/<id>: real end times, counts and words."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from lang_portal.schema import groups, study_activities, study_sessions, words
+from tests.api.test_study_sessions_create import assert_problem
+
+ITEM_FIELDS = {
+    "id",
+    "group_id",
+    "group_name",
+    "activity_id",
+    "activity_name",
+    "start_time",
+    "end_time",
+    "review_items_count",
+}
+
+
+def start(client, group_id: int = 1, study_activity_id: int = 1) -> int:
+    response = client.post(
+        "/api/study-sessions", json={"group_id": group_id, "study_activity_id": study_activity_id}
+    )
+    assert response.status_code == 201
+    return response.get_json()["id"]
+
+
+def review(client, study_session_id: int, reviews: list[tuple[int, bool]]) -> None:
+    body = {"reviews": [{"word_id": w, "is_correct": c} for w, c in reviews]}
+    response = client.post(f"/api/study-sessions/{study_session_id}/review", json=body)
+    assert response.status_code == 201
+
+
+def session_row(engine, study_session_id: int):
+    with engine.connect() as connection:
+        return connection.execute(
+            select(
+                study_sessions,
+                groups.c.name.label("group_name"),
+                study_activities.c.name.label("activity_name"),
+            )
+            .join(groups, groups.c.id == study_sessions.c.group_id)
+            .join(study_activities, study_activities.c.id == study_sessions.c.study_activity_id)
+            .where(study_sessions.c.id == study_session_id)
+        ).one()
+
+
+def check_item(item: dict, row) -> None:
+    """A list item shows the stored session, with end_time its last review or its start."""
+    assert set(item) == ITEM_FIELDS
+    assert (item["id"], item["group_id"], item["activity_id"]) == (
+        row.id,
+        row.group_id,
+        row.study_activity_id,
+    )
+    assert (item["group_name"], item["activity_name"]) == (row.group_name, row.activity_name)
+    start_time = datetime.fromisoformat(item["start_time"])
+    end_time = datetime.fromisoformat(item["end_time"])
+    assert start_time.utcoffset() == end_time.utcoffset() == timedelta(0)
+    assert start_time == row.created_at
+    assert end_time == (row.last_review_at or row.created_at)
+    assert item["review_items_count"] == row.review_items_count
+
+
+class TestList:
+    def test_empty(self, client):
+        assert client.get("/api/study-sessions").get_json() == {
+            "items": [],
+            "total": 0,
+            "page": 1,
+            "per_page": 10,
+            "total_pages": 1,
+        }
+
+    @pytest.mark.parametrize(
+        "path", ["/api/study-sessions", "/api/study_sessions", "/api/v1/study-sessions"]
+    )
+    def test_newest_first_with_real_end_times_and_counts(self, client, engine, path):
+        reviewed = start(client, 1, 2)
+        review(client, reviewed, [(1, True), (2, False), (1, True)])
+        untouched = start(client, 3, 1)
+        body = client.get(path).get_json()
+        assert body["total"] == 2 and body["total_pages"] == 1
+        assert [item["id"] for item in body["items"]] == [untouched, reviewed]
+        for item in body["items"]:
+            check_item(item, session_row(engine, item["id"]))
+        first = body["items"][1]
+        assert first["review_items_count"] == 3
+        # end_time is the time of the last review (check_item compared it to the row).
+        assert datetime.fromisoformat(first["end_time"]) > datetime.fromisoformat(
+            first["start_time"]
+        )
+        assert body["items"][0]["end_time"] == body["items"][0]["start_time"]
+
+    def test_order_follows_start_time_not_id(self, client, engine):
+        older, newer = start(client), start(client)
+        with engine.begin() as connection:
+            connection.execute(
+                update(study_sessions)
+                .where(study_sessions.c.id == older)
+                .values(created_at=datetime.now(UTC) + timedelta(hours=1))
+            )
+        items = client.get("/api/study-sessions").get_json()["items"]
+        assert [item["id"] for item in items] == [older, newer]
+
+    def test_pages(self, client):
+        ids = [start(client) for _ in range(12)]
+        body = client.get("/api/study-sessions?page=3&per_page=5").get_json()
+        assert (body["total"], body["page"], body["per_page"], body["total_pages"]) == (12, 3, 5, 3)
+        assert [item["id"] for item in body["items"]] == ids[::-1][10:]
+        past = client.get("/api/study-sessions?page=4&per_page=5").get_json()
+        assert past["items"] == [] and past["total"] == 12
+
+
+class TestDetail:
+    @pytest.mark.parametrize("prefix", ["/api/study-sessions", "/api/study_sessions"])
+    def test_session_and_its_words_with_per_session_counts(self, client, engine, prefix):
+        study_session_id = start(client, 2, 3)
+        review(client, study_session_id, [(3, True), (3, True), (3, False), (8, False)])
+        other = start(client, 2, 3)
+        review(client, other, [(3, False), (9, True)])  # counts elsewhere are not mixed in
+        body = client.get(f"{prefix}/{study_session_id}").get_json()
+        assert set(body) == {"session", "words", "total", "page", "per_page", "total_pages"}
+        check_item(body["session"], session_row(engine, study_session_id))
+        with engine.connect() as connection:
+            names = {
+                row.id: row
+                for row in connection.execute(select(words).where(words.c.id.in_([3, 8])))
+            }
+        assert body["words"] == [
+            {
+                "id": word_id,
+                "kanji": names[word_id].kanji,
+                "romaji": names[word_id].romaji,
+                "english": names[word_id].english,
+                "correct_count": right,
+                "wrong_count": wrong,
+            }
+            for word_id, right, wrong in [(3, 2, 1), (8, 0, 1)]
+        ]
+        assert (body["total"], body["page"], body["per_page"], body["total_pages"]) == (2, 1, 10, 1)
+
+    def test_words_are_paginated(self, client):
+        study_session_id = start(client)
+        review(client, study_session_id, [(word_id, True) for word_id in range(1, 26)])
+        body = client.get(f"/api/study-sessions/{study_session_id}?page=3&per_page=10").get_json()
+        assert [w["id"] for w in body["words"]] == list(range(21, 26))
+        assert (body["total"], body["total_pages"]) == (25, 3)
+
+    def test_session_without_reviews(self, client):
+        study_session_id = start(client)
+        body = client.get(f"/api/study-sessions/{study_session_id}").get_json()
+        assert body["words"] == [] and body["total"] == 0
+        assert body["session"]["end_time"] == body["session"]["start_time"]
+
+    @pytest.mark.parametrize("study_session_id", ["1", "999", "0", "abc", str(2**63)])
+    def test_unknown_session_is_404(self, client, study_session_id):
+        assert_problem(client.get(f"/api/study-sessions/{study_session_id}"), 404)
