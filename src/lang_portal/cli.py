@@ -25,10 +25,14 @@ def _where(database_url: str) -> str:
 
 
 def prepare_database(engine: Engine) -> int:
-    """Migrate to the newest schema and load the bundled data; returns words linked."""
-    migrate.upgrade(engine)
-    with db.writing(engine) as connection:
-        return seed.load(connection)
+    """Migrate to the newest schema and load the bundled data; returns words linked.
+
+    Safe to run from several hosts at once: they take turns (see db.setup_lock).
+    """
+    with db.setup_lock(engine):
+        migrate.upgrade(engine)
+        with db.writing(engine) as connection:
+            return seed.load(connection)
 
 
 @click.group()
@@ -85,7 +89,8 @@ def import_words(file: Path, group_name: str) -> None:
             click.echo(problem, err=True)
         raise click.ClickException(f"{file}: {failure}; nothing was imported") from None
     engine = _engine()
-    migrate.upgrade(engine)
+    with db.setup_lock(engine):
+        migrate.upgrade(engine)
     linked = 0
     with db.writing(engine) as connection:
         group_id = vocabulary.ensure_group(connection, group_name)

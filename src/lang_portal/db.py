@@ -2,7 +2,8 @@
 
 Everything that touches the database goes through :func:`reading` or
 :func:`writing`. Differences between SQLite and PostgreSQL live here and nowhere
-else: connection set-up (pragmas, timeouts, pool) and upserts.
+else: connection set-up (pragmas, timeouts, pool), the isolation of reads, the
+lock that lets several hosts migrate one database, and upserts.
 
 SQLite is set up so that no acknowledged write is ever lost: WAL with
 ``synchronous=FULL`` (every commit reaches the disk before the 201), foreign keys
@@ -21,7 +22,7 @@ from typing import Any
 from urllib.parse import quote
 
 from flask import Flask, current_app
-from sqlalchemy import Connection, Engine, Table, create_engine, event, exc, make_url
+from sqlalchemy import URL, Connection, Engine, Table, create_engine, event, exc, make_url, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -46,13 +47,56 @@ def create_engine_from_settings(config: Any, create: bool = True) -> Engine:
     timeout_ms = config["DB_STATEMENT_TIMEOUT_MS"]
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url.render_as_string(hide_password=False), timeout_ms, create)
+    return _postgres_engine(url, config["DB_POOL_SIZE"], timeout_ms)
+
+
+# A transaction left open by a client that vanished (network cut, frozen host) would
+# hold its row locks until the server notices. Longer than gunicorn's 30 s worker
+# timeout, so it only ever ends sessions whose worker is already gone.
+POSTGRES_IDLE_IN_TRANSACTION_MS = 60_000
+# TCP keepalives find a dead server within ~25 s (idle 10 s, then 3 probes 5 s apart),
+# also before gunicorn's worker timeout.
+POSTGRES_KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+}
+
+
+def _postgres_engine(url: URL, pool_size: int, timeout_ms: int) -> Engine:
+    """An engine for PostgreSQL through psycopg 3, sized and guarded for many workers.
+
+    Each process keeps up to ``pool_size`` connections open and opens as many again
+    under load (``max_overflow``), so one worker uses at most ``2 * pool_size``. Every
+    connection is pinged when taken from the pool (``pool_pre_ping``): one broken by a
+    database restart or failover is replaced instead of failing a request. Statements
+    are cancelled by the server after ``timeout_ms``. Parameters given in the URL's
+    query (``?application_name=...``, ``?options=-c ...``) win over these defaults.
+    """
+    server_options = [
+        f"-c statement_timeout={timeout_ms}",
+        f"-c idle_in_transaction_session_timeout={POSTGRES_IDLE_IN_TRANSACTION_MS}",
+    ]
+    url_options = url.query.get("options")
+    if isinstance(url_options, str):  # later -c settings win, so the URL's go last
+        server_options.append(url_options)
+    connect_args: dict[str, Any] = {
+        "connect_timeout": 5,
+        "application_name": "lang-portal",
+        **POSTGRES_KEEPALIVES,
+    }
+    connect_args = {k: v for k, v in connect_args.items() if k not in url.query}
+    connect_args["options"] = " ".join(server_options)
+    if url.get_backend_name() == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")  # the keepalive options are libpq's
     return create_engine(
         url,
-        pool_size=config["DB_POOL_SIZE"],
-        max_overflow=config["DB_POOL_SIZE"],
-        pool_pre_ping=True,  # a restarted server is survived without restarting us
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
         pool_timeout=10,
-        connect_args={"connect_timeout": 5, "options": f"-c statement_timeout={timeout_ms}"},
+        connect_args=connect_args,
     )
 
 
@@ -117,8 +161,15 @@ def engine() -> Engine:
 @contextmanager
 def reading(bind: Engine | None = None) -> Iterator[Connection]:
     """A connection in a read transaction: every query sees one snapshot."""
-    with (bind or engine()).connect() as connection, connection.begin():
-        yield connection
+    with (bind or engine()).connect() as connection:
+        if connection.dialect.name == "postgresql":
+            # SQLite transactions read one snapshot; PostgreSQL's default READ COMMITTED
+            # takes one per statement, so a page and its total could disagree. REPEATABLE
+            # READ never fails a read-only transaction. Writes stay READ COMMITTED, where
+            # `x = x + 1` counters and ON CONFLICT claims are race-free without retries.
+            connection.execution_options(isolation_level="REPEATABLE READ")
+        with connection.begin():
+            yield connection
 
 
 @contextmanager
@@ -146,6 +197,32 @@ def upsert(connection: Connection, table: Table, key: list[str]) -> Any:
     if dialect == "postgresql":
         return postgresql.insert(table)
     raise NotImplementedError(f"upserts are not written for {dialect}")
+
+
+# Any constant works; it only has to be the same in every lang-portal process.
+_SETUP_LOCK_KEY = 0x6C616E67_706F7274  # "langport"
+
+
+@contextmanager
+def setup_lock(bind: Engine) -> Iterator[None]:
+    """Hold a database-wide lock while the schema is migrated and the seed data loaded.
+
+    Several hosts may run ``lang-portal serve`` (which migrates first) against one
+    PostgreSQL database at the same moment; without this their migrations race and
+    all but one crash on "duplicate table". With it they take turns, and the later
+    ones find the work done. PostgreSQL: a transaction-level advisory lock on its own
+    connection, released when the block ends or the process dies; the statement and
+    idle timeouts are lifted on that connection only, since the wait and the work
+    may take longer than one statement should. SQLite serves one host: nothing to do.
+    """
+    if bind.dialect.name != "postgresql":
+        yield
+        return
+    with bind.connect() as connection, connection.begin():
+        connection.exec_driver_sql("SET LOCAL statement_timeout = 0")
+        connection.exec_driver_sql("SET LOCAL idle_in_transaction_session_timeout = 0")
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SETUP_LOCK_KEY})
+        yield
 
 
 def is_unavailable(error: BaseException) -> bool:
