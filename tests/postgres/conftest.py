@@ -19,7 +19,8 @@ def _admin(server_url: Any) -> Engine:
     return create_engine(server_url, isolation_level="AUTOCOMMIT", pool_size=1)
 
 
-def _new_database(server_url: Any, template: str | None) -> Iterator[str]:
+def new_database(server_url: Any, template: str | None) -> Iterator[str]:
+    """Create a database (a copy of ``template``, or empty), yield its URL, then drop it."""
     name = f"lp_pg_{uuid.uuid4().hex[:12]}"
     admin = _admin(server_url)
     clause = f' TEMPLATE "{template}"' if template else ""
@@ -37,14 +38,14 @@ def _new_database(server_url: Any, template: str | None) -> Iterator[str]:
 def pg_url(postgres_template: tuple[Any, str]) -> Iterator[str]:
     """A fresh migrated and seeded PostgreSQL database, private to this test."""
     server_url, template = postgres_template
-    yield from _new_database(server_url, template)
+    yield from new_database(server_url, template)
 
 
 @pytest.fixture
 def empty_pg_url(postgres_template: tuple[Any, str]) -> Iterator[str]:
     """A fresh, empty PostgreSQL database (no tables), private to this test."""
     server_url, _ = postgres_template
-    yield from _new_database(server_url, None)
+    yield from new_database(server_url, None)
 
 
 @pytest.fixture

@@ -265,7 +265,9 @@ def add_reviews(
     ).all()
     right = Counter(word_id for word_id, correct in reviews if correct)
     wrong = Counter(word_id for word_id, correct in reviews if not correct)
-    for word_id in word_ids:
+    # In id order: two batches locking the same words in different orders deadlock on
+    # PostgreSQL (a set's order depends on insertion order).
+    for word_id in sorted(word_ids):
         connection.execute(
             update(words)
             .where(words.c.id == word_id)
@@ -289,10 +291,16 @@ def add_reviews(
 
 def reset(connection: Connection) -> None:
     """Delete every session and review and zero the counters; words, groups and activities stay."""
-    connection.execute(delete(word_review_items))
-    connection.execute(delete(study_sessions))
-    connection.execute(delete(daily_activity))
-    connection.execute(delete(idempotency_keys))
-    connection.execute(update(words).values(correct_count=0, wrong_count=0))
+    # Rows are locked in the order create() and add_reviews() lock them (groups and
+    # activities, then sessions, words, days, keys), so that on PostgreSQL a reset
+    # waits for concurrent writes instead of deadlocking with them. Groups are locked in
+    # id order first: a whole-table UPDATE visits rows in storage order, which differs
+    # between two concurrent resets. (SQLite has no FOR UPDATE and needs none.)
+    connection.execute(select(groups.c.id).order_by(groups.c.id).with_for_update())
     connection.execute(update(groups).values(sessions_count=0, last_session_at=None))
     connection.execute(update(study_activities).values(sessions_count=0))
+    connection.execute(delete(word_review_items))
+    connection.execute(delete(study_sessions))
+    connection.execute(update(words).values(correct_count=0, wrong_count=0))
+    connection.execute(delete(daily_activity))
+    connection.execute(delete(idempotency_keys))
