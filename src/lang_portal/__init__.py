@@ -17,7 +17,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     :mod:`lang_portal.settings`. The database is not migrated here: run
     ``lang-portal init-db`` (``lang-portal serve`` does it first).
     """
-    from lang_portal import api, db, errors, observability, settings
+    from lang_portal import api, db, errors, observability, pages, settings
 
     app = Flask(__name__)
     app.config.update(settings.load(config))
@@ -37,4 +37,5 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         max_age=600,
     )
     api.init_app(app)
+    pages.init_app(app)
     return app

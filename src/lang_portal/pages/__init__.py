@@ -1,0 +1,155 @@
+"""The portal in a browser: server-rendered pages and the built-in flashcards activity.
+
+Paths: ``/`` is the dashboard, ``/portal/...`` every other page, and
+``/activities/flashcards/`` the flashcards activity. None of them collides with
+``/api`` or with the legacy JSON paths (``/words``, ``/groups``, ``/dashboard/...``,
+``/study_sessions``).
+
+Pages read through the same query functions as the JSON API (``lang_portal.queries``)
+and write only by calling the API from the browser, so there is one write path with
+its validation, idempotency, token check and rate limits. Because the browser has no
+API token, the built-in pages are for the open, single-user default: with
+``LANG_PORTAL_API_TOKEN`` set they still show everything, but starting a session,
+saving reviews and resetting the history answer with a message that explains the 401.
+
+Errors under these paths are HTML pages written in words, never problem+json.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime
+from http import HTTPStatus
+from typing import Any
+
+from flask import Blueprint, Flask, current_app, g, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
+
+from lang_portal import db
+
+log = logging.getLogger("lang_portal.pages")
+
+blueprint = Blueprint("pages", __name__)
+
+# Pages load scripts, styles and images from lang-portal itself and nothing else;
+# there is no inline script or style anywhere, so 'unsafe-inline' is never needed.
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+
+_FAILED = (
+    "The page could not be built. Try again; if it keeps failing, the server log has "
+    "the details under the request id below."
+)
+# What a learner reads for each error status, instead of the status phrase.
+_ERROR_TITLES = {
+    400: "That request doesn't look right",
+    404: "We couldn't find that page",
+    405: "That action isn't possible here",
+    500: "Something went wrong on our side",
+    503: "The database is unavailable",
+}
+
+
+def init_app(app: Flask) -> None:
+    """Register the pages and the flashcards activity on the app.
+
+    Call after the API is registered: the pages use its ``<id:...>`` URL converter.
+    """
+    from lang_portal.api.routing import IdConverter
+    from lang_portal.pages import activities, views  # noqa: F401 (they declare the routes)
+
+    app.url_map.converters.setdefault("id", IdConverter)
+    app.register_blueprint(blueprint)
+
+
+@blueprint.app_template_filter("utc")
+def format_utc(moment: datetime | None) -> str:
+    """``2026-11-22 10:15 UTC``: timestamps are stored and shown in UTC."""
+    if moment is None:
+        return "–"
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+@blueprint.app_template_filter("day")
+def format_day(day: date) -> str:
+    """``22 Nov``: a short day label for charts."""
+    return f"{day.day} {day.strftime('%b')}"
+
+
+@blueprint.app_template_filter("percent")
+def format_percent(fraction: float) -> str:
+    """``0.8333`` -> ``83%``."""
+    return f"{round(fraction * 100)}%"
+
+
+@blueprint.app_template_global()
+def url_with(**changes: Any) -> str:
+    """This page's URL with some query values changed; a value of None removes it."""
+    arguments: dict[str, Any] = {**request.args.to_dict(), **changes}
+    arguments = {name: value for name, value in arguments.items() if value is not None}
+    arguments.update(request.view_args or {})
+    return url_for(request.endpoint or "pages.dashboard_page", **arguments)
+
+
+@blueprint.context_processor
+def page_context() -> dict[str, Any]:
+    """Values every page template may use."""
+    return {
+        "writes_need_token": bool(current_app.config.get("API_TOKEN")),
+        "request_id": g.get("request_id"),
+    }
+
+
+@blueprint.after_request
+def page_headers(response: Response) -> Response:
+    """A strict Content-Security-Policy and referrer policy on every HTML answer."""
+    if response.mimetype == "text/html":
+        response.headers["Content-Security-Policy"] = PAGE_CSP
+        response.headers["Referrer-Policy"] = "same-origin"
+    return response
+
+
+def error_page(
+    status: int, message: str, headers: dict[str, str] | None = None
+) -> ResponseReturnValue:
+    """An HTML error page: what went wrong in words, and where to go from here."""
+    title = _ERROR_TITLES.get(status, HTTPStatus(status).phrase)
+    body = render_template("error.html", status=status, title=title, message=message)
+    return body, status, headers or {}
+
+
+@blueprint.errorhandler(HTTPException)
+def http_error(error: HTTPException) -> ResponseReturnValue:
+    """404s, 400s and the rest, as a page. ``abort(404, "...")`` gives the message."""
+    status = error.code or 500
+    default = HTTPException.description
+    message = error.description if error.description and error.description != default else ""
+    if status == 405:
+        message = f"{request.method} is not used on this page."
+    return error_page(status, message or HTTPStatus(status).description)
+
+
+@blueprint.errorhandler(SQLAlchemyError)
+def database_error(error: SQLAlchemyError) -> ResponseReturnValue:
+    """A database failure: a page that says so; the details go to the log only."""
+    log.error("database error (request_id=%s)", g.get("request_id"), exc_info=error)
+    if db.is_unavailable(error):
+        return error_page(
+            503,
+            "The portal cannot reach its database right now. Try again in a moment.",
+            {"Retry-After": "1"},
+        )
+    return error_page(500, _FAILED)
+
+
+@blueprint.errorhandler(Exception)
+def unexpected_error(error: Exception) -> ResponseReturnValue:
+    """Anything else: a 500 page; the traceback goes to the log with the request id."""
+    log.error("unhandled error (request_id=%s)", g.get("request_id"), exc_info=error)
+    return error_page(500, _FAILED)

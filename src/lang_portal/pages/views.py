@@ -1,0 +1,277 @@
+"""The portal's pages: dashboard, words, groups, study activities, sessions and settings.
+
+Every view reads inside one read transaction, so each page shows one consistent
+snapshot, and reads only through :mod:`lang_portal.queries`, like the JSON API.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, current_app, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from sqlalchemy import Connection
+
+from lang_portal import db
+from lang_portal.pages import blueprint
+from lang_portal.pages.chart import reviews_chart
+from lang_portal.pages.params import Pager, choice, page_number
+from lang_portal.queries import (
+    dashboard,
+    groups,
+    progress,
+    study_activities,
+    study_sessions,
+    words,
+)
+
+WORDS_PER_PAGE = 50
+GROUP_WORDS_PER_PAGE = 25
+GROUPS_PER_PAGE = 20
+SESSIONS_PER_PAGE = 20
+RECENT_SESSIONS = 5
+CHART_DAYS = 30
+
+# Columns a word table can be sorted by, as (sort key, heading); the keys are the
+# whitelist of queries.words.SORT_COLUMNS.
+WORD_COLUMNS = (
+    ("kanji", "Japanese"),
+    ("romaji", "Reading"),
+    ("english", "English"),
+    ("correct_count", "Right"),
+    ("wrong_count", "Wrong"),
+)
+GROUP_COLUMNS = (("name", "Group"), ("words_count", "Words"))
+ORDERS = ("asc", "desc")
+
+
+def _public_url() -> str:
+    return current_app.config["PUBLIC_URL"]
+
+
+def _sorting(default_sort: str, allowed: tuple[tuple[str, str], ...]) -> tuple[str, str]:
+    """The (sort_by, order) asked for in the query string, checked against ``allowed``."""
+    sort_by = choice(request.args, "sort_by", [key for key, _ in allowed], default_sort)
+    order = choice(request.args, "order", ORDERS, "asc")
+    return sort_by, order
+
+
+def _group_or_404(connection: Connection, group_id: int) -> dict[str, Any]:
+    group = groups.get(connection, group_id)
+    if group is None:
+        abort(404, f"There is no word group with id {group_id}.")
+    return group
+
+
+def _activity_or_404(connection: Connection, study_activity_id: int) -> dict[str, Any]:
+    activity = study_activities.get(connection, study_activity_id, _public_url())
+    if activity is None:
+        abort(404, f"There is no study activity with id {study_activity_id}.")
+    return activity
+
+
+@blueprint.get("/")
+def dashboard_page() -> ResponseReturnValue:
+    """The dashboard: the learner's figures, the last session and reviews per day."""
+    today = dashboard.utc_now().date()
+    with db.reading() as connection:
+        stats = dashboard.stats(connection)
+        recent = dashboard.recent_session(connection)
+        recent_group = groups.get(connection, recent["group_id"]) if recent else None
+        days = progress.reviews_per_day(connection, today, CHART_DAYS)
+    return render_template(
+        "dashboard.html",
+        active="dashboard",
+        stats=stats,
+        recent=recent,
+        recent_group=recent_group,
+        chart=reviews_chart(days),
+        first_day=days[0]["day"],
+        last_day=days[-1]["day"],
+    )
+
+
+@blueprint.get("/portal/")
+@blueprint.get("/portal")
+def portal_home() -> ResponseReturnValue:
+    """``/portal`` itself is the dashboard, which lives at ``/``."""
+    return redirect(url_for("pages.dashboard_page"))
+
+
+@blueprint.get("/portal/words")
+def words_page() -> ResponseReturnValue:
+    """Every word with its review counts, sortable and 50 to a page."""
+    sort_by, order = _sorting("kanji", WORD_COLUMNS)
+    number = page_number(request.args)
+    with db.reading() as connection:
+        pager = Pager(number, WORDS_PER_PAGE, words.count(connection))
+        items = words.page(connection, sort_by, order == "desc", pager.offset, pager.per_page)
+    return render_template(
+        "words.html",
+        active="words",
+        words=items,
+        pager=pager,
+        sort_by=sort_by,
+        order=order,
+        columns=WORD_COLUMNS,
+    )
+
+
+@blueprint.get("/portal/words/<id:word_id>")
+def word_page(word_id: int) -> ResponseReturnValue:
+    """One word: its reading, meaning, review counts and groups."""
+    with db.reading() as connection:
+        word = words.get(connection, word_id)
+    if word is None:
+        abort(404, f"There is no word with id {word_id}.")
+    return render_template("word.html", active="words", word=word)
+
+
+@blueprint.get("/portal/groups")
+def groups_page() -> ResponseReturnValue:
+    """Every word group, sortable by name or size."""
+    sort_by, order = _sorting("name", GROUP_COLUMNS)
+    number = page_number(request.args)
+    with db.reading() as connection:
+        pager = Pager(number, GROUPS_PER_PAGE, groups.count(connection))
+        items = groups.page(connection, sort_by, order == "desc", pager.offset, pager.per_page)
+    return render_template(
+        "groups.html",
+        active="groups",
+        groups=items,
+        pager=pager,
+        sort_by=sort_by,
+        order=order,
+        columns=GROUP_COLUMNS,
+    )
+
+
+@blueprint.get("/portal/groups/<id:group_id>")
+def group_page(group_id: int) -> ResponseReturnValue:
+    """One group: start an activity for it, its recent sessions and its words."""
+    sort_by, order = _sorting("kanji", WORD_COLUMNS)
+    number = page_number(request.args)
+    with db.reading() as connection:
+        group = _group_or_404(connection, group_id)
+        pager = Pager(number, GROUP_WORDS_PER_PAGE, group["word_count"])
+        items = words.group_page(
+            connection, group_id, sort_by, order == "desc", pager.offset, pager.per_page
+        )
+        sessions_total = groups.sessions_count(connection, group_id) or 0
+        recent = study_sessions.group_page(
+            connection, group_id, "created_at", True, 0, RECENT_SESSIONS
+        )
+        activities = study_activities.all_activities(connection, _public_url())
+    return render_template(
+        "group.html",
+        active="groups",
+        group=group,
+        words=items,
+        pager=pager,
+        sort_by=sort_by,
+        order=order,
+        columns=WORD_COLUMNS,
+        sessions=recent,
+        sessions_total=sessions_total,
+        activities=activities,
+    )
+
+
+@blueprint.get("/portal/groups/<id:group_id>/sessions")
+def group_sessions_page(group_id: int) -> ResponseReturnValue:
+    """Every session of one group, newest first."""
+    number = page_number(request.args)
+    with db.reading() as connection:
+        group = _group_or_404(connection, group_id)
+        pager = Pager(number, SESSIONS_PER_PAGE, groups.sessions_count(connection, group_id) or 0)
+        items = study_sessions.group_page(
+            connection, group_id, "created_at", True, pager.offset, pager.per_page
+        )
+    return render_template(
+        "group_sessions.html", active="groups", group=group, sessions=items, pager=pager
+    )
+
+
+@blueprint.get("/portal/study-activities")
+def study_activities_page() -> ResponseReturnValue:
+    """The launchpad: every study activity, each with a way to start it."""
+    with db.reading() as connection:
+        activities = study_activities.all_activities(connection, _public_url())
+    return render_template("study_activities.html", active="study", activities=activities)
+
+
+@blueprint.get("/portal/study-activities/<id:study_activity_id>")
+def study_activity_page(study_activity_id: int) -> ResponseReturnValue:
+    """One activity: a form to launch it for a group, and its sessions."""
+    number = page_number(request.args)
+    with db.reading() as connection:
+        activity = _activity_or_404(connection, study_activity_id)
+        choices = groups.all_names(connection)
+        pager = Pager(
+            number,
+            SESSIONS_PER_PAGE,
+            study_activities.sessions_count(connection, study_activity_id),
+        )
+        items = study_sessions.activity_page(
+            connection, study_activity_id, pager.offset, pager.per_page
+        )
+    chosen = request.args.get("group_id", "")
+    return render_template(
+        "study_activity.html",
+        active="study",
+        activity=activity,
+        groups=choices,
+        chosen_group_id=int(chosen) if chosen.isdecimal() else None,
+        sessions=items,
+        pager=pager,
+    )
+
+
+@blueprint.get("/portal/sessions")
+def sessions_page() -> ResponseReturnValue:
+    """Every study session, newest first."""
+    number = page_number(request.args)
+    with db.reading() as connection:
+        pager = Pager(number, SESSIONS_PER_PAGE, study_sessions.count(connection))
+        items = study_sessions.page(connection, pager.offset, pager.per_page)
+    return render_template("sessions.html", active="sessions", sessions=items, pager=pager)
+
+
+@blueprint.get("/portal/sessions/<id:study_session_id>")
+def session_page(study_session_id: int) -> ResponseReturnValue:
+    """One session: when, what, how it went, and each word reviewed in it."""
+    number = page_number(request.args)
+    with db.reading() as connection:
+        study_session = study_sessions.get(connection, study_session_id)
+        if study_session is None:
+            abort(404, f"There is no study session with id {study_session_id}.")
+        reviewed, total = study_sessions.reviewed_words(
+            connection, study_session_id, (number - 1) * WORDS_PER_PAGE, WORDS_PER_PAGE
+        )
+    return render_template(
+        "session.html",
+        active="sessions",
+        study_session=study_session,
+        words=reviewed,
+        pager=Pager(number, WORDS_PER_PAGE, total),
+    )
+
+
+@blueprint.get("/portal/settings")
+def settings_page() -> ResponseReturnValue:
+    """Settings: how much study history there is, and a confirmed reset of it."""
+    with db.reading() as connection:
+        totals = progress.history_totals(connection)
+    return render_template(
+        "settings.html",
+        active="settings",
+        totals=totals,
+        public_url=_public_url(),
+        reset_done=request.args.get("reset") == "done",
+    )
+
+
+@blueprint.route("/portal/<path:unknown>")
+def unknown_page(unknown: str) -> ResponseReturnValue:
+    """Any other path under /portal: the friendly 404 page, not the API's JSON one."""
+    abort(404, "There is no page at this address.")
