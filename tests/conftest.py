@@ -9,6 +9,7 @@ Each test gets its own database: a copy of a migrated, seeded template.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import threading
 import uuid
@@ -131,3 +132,34 @@ def live_server(app: Flask) -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join(timeout=5)
+
+
+# With LANG_PORTAL_TEST_DATABASE_URL set (as .ci/run sets it), the PostgreSQL leg must
+# run in full: a PostgreSQL test that skips fails the run instead of passing quietly.
+_POSTGRES_NODE = re.compile(r"^tests/postgres/|[\[-]postgresql[\]-]")
+_postgres_skips: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if (
+        report.skipped
+        and not hasattr(report, "wasxfail")
+        and os.environ.get(POSTGRES_ENV)
+        and _POSTGRES_NODE.search(report.nodeid)
+    ):
+        _postgres_skips.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _postgres_skips and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _postgres_skips:
+        terminalreporter.section("PostgreSQL tests skipped", red=True)
+        terminalreporter.write_line(
+            f"{POSTGRES_ENV} is set, so no PostgreSQL test may skip; these did:"
+        )
+        for nodeid in _postgres_skips:
+            terminalreporter.write_line(f"  {nodeid}")
