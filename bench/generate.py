@@ -251,12 +251,17 @@ class PostgresSink:
             for row in rows:
                 copy.write_row(row)
 
+    @staticmethod
+    def _format(sql: str) -> str:
+        """qmark placeholders in psycopg's format style."""
+        return sql.replace("%", "%%").replace("?", "%s")
+
     def execute(self, sql: str, parameters: Iterable[Any] = ()) -> None:
-        self.driver.execute(sql.replace("?", "%s"), tuple(parameters))
+        self.driver.execute(self._format(sql), tuple(parameters))
 
     def executemany(self, sql: str, rows: Iterable[tuple[Any, ...]]) -> None:
         with self.driver.cursor() as cursor:
-            cursor.executemany(sql.replace("?", "%s"), list(rows))
+            cursor.executemany(self._format(sql), list(rows))
 
     def begin(self) -> None:
         self.driver.execute("BEGIN")
