@@ -71,7 +71,8 @@ def _postgres_engine(url: URL, pool_size: int, timeout_ms: int) -> Engine:
     under load (``max_overflow``), so one worker uses at most ``2 * pool_size``. Every
     connection is pinged when taken from the pool (``pool_pre_ping``): one broken by a
     database restart or failover is replaced instead of failing a request. Statements
-    are cancelled by the server after ``timeout_ms``. Parameters given in the URL's
+    are cancelled by the server after ``timeout_ms``, and a request waits as long at
+    most for a connection when all are in use. Parameters given in the URL's
     query (``?application_name=...``, ``?options=-c ...``) win over these defaults.
     """
     server_options = [
@@ -95,7 +96,9 @@ def _postgres_engine(url: URL, pool_size: int, timeout_ms: int) -> Engine:
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
-        pool_timeout=10,
+        # A request waits for a free pooled connection at most as long as a statement
+        # may run, then gets a 503 (see is_unavailable).
+        pool_timeout=timeout_ms / 1000,
         connect_args=connect_args,
     )
 
@@ -226,7 +229,14 @@ def setup_lock(bind: Engine) -> Iterator[None]:
 
 
 def is_unavailable(error: BaseException) -> bool:
-    """True when a database error means the database cannot be reached right now."""
+    """True when a database error means the database cannot be reached right now.
+
+    That includes a worker's pool having no free connection in time (``TimeoutError``):
+    the database is overloaded, and the client should retry shortly.
+    """
     if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
         return True
-    return isinstance(error, exc.OperationalError | exc.InterfaceError | exc.DisconnectionError)
+    return isinstance(
+        error,
+        exc.OperationalError | exc.InterfaceError | exc.DisconnectionError | exc.TimeoutError,
+    )

@@ -200,6 +200,25 @@ def test_statement_timeout_and_session_settings(pg_url):
     engine.dispose()
 
 
+def test_a_worker_out_of_connections_answers_503_then_recovers(pg_url, pg_engine):
+    """All of a worker's pool busy: a request waits the statement timeout, then gets a 503."""
+    app = make_app(pg_url, DB_POOL_SIZE=1, DB_STATEMENT_TIMEOUT_MS=300)
+    engine: Engine = app.extensions["lang_portal.engine"]
+    client = app.test_client()
+    held = [engine.connect(), engine.connect()]  # the pool's one, and one in overflow
+    try:
+        response = client.post(URL, json=VALID)
+        assert response.status_code == 503
+        assert response.mimetype == "application/problem+json"
+        assert response.headers["Retry-After"] == "1"
+    finally:
+        for connection in held:
+            connection.close()
+    assert client.post(URL, json=VALID).status_code == 201
+    assert count_rows(pg_engine, "study_sessions") == 1
+    engine.dispose()
+
+
 def test_url_parameters_win_over_the_defaults(pg_url):
     from lang_portal import db
 
