@@ -38,4 +38,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     api.init_app(app)
     pages.init_app(app)
+    from lang_portal.api import docs as api_docs
+
+    api_docs.init_app(app)
     return app

@@ -136,7 +136,10 @@ def _handler(route: Route) -> Callable[..., Response]:
             security.require_token()
         arguments = dict(view_args)
         if route.query is not None:
-            arguments["query"] = request_body.validate(route.query, request.args.to_dict())
+            # A parameter given twice keeps both values, so a one-value field refuses it
+            # (400) instead of silently taking the first.
+            query = {k: v[0] if len(v) == 1 else v for k, v in request.args.lists()}
+            arguments["query"] = request_body.validate(route.query, query)
         if route.body is not None:
             arguments["body"] = request_body.validate(route.body, request_body.json_object())
         if not route.write:

@@ -64,7 +64,7 @@
           "setup: unset the token to study here."
         );
       case 404:
-        return detail ? `Not found: ${detail}.` : "That no longer exists.";
+        return detail ? `${detail.charAt(0).toUpperCase()}${detail.slice(1)}.` : "That no longer exists.";
       case 409:
         return "The same request is still being handled; try again in a moment.";
       case 429:

@@ -281,8 +281,25 @@
   byId("fc-wrong-button").addEventListener("click", () => mark(false));
   byId("fc-save-retry").addEventListener("click", retrySaving);
   document.addEventListener("keydown", onKey);
+  // Leaving mid-deck: send what is not saved yet with keepalive, so it survives the page.
+  // Each batch keeps its key, so if the regular request also lands, nothing doubles.
+  window.addEventListener("pagehide", () => {
+    if (state.phase !== "cards" && state.phase !== "saving") return;
+    if (state.pending.length) {
+      state.outbox.push({ key: api.newIdempotencyKey(), reviews: state.pending.splice(0) });
+    }
+    state.outbox.forEach((batch) => {
+      fetch(`/api/study-sessions/${state.sessionId}/review`, {
+        method: "POST",
+        keepalive: true,
+        headers: { "Content-Type": "application/json", "Idempotency-Key": batch.key },
+        body: JSON.stringify({ reviews: batch.reviews }),
+      }).catch(() => {});
+    });
+  });
+  // When saving is known to be failing, ask before the answers are thrown away.
   window.addEventListener("beforeunload", (event) => {
-    if (unsaved() > 0) {
+    if (state.failure && unsaved() > 0) {
       event.preventDefault();
       event.returnValue = ""; // older browsers need this to ask
     }

@@ -1,0 +1,169 @@
+"""Fixtures for the browser tests: Debian's Chromium driven by Playwright.
+
+The app runs in a real threaded HTTP server on 127.0.0.1 whose PUBLIC_URL is its own
+address, so the Flashcards launch URL points back at it. Chromium is the system's
+(/usr/bin/chromium, from ``apt-get install chromium``); ``playwright install`` is never
+needed. Without Chromium or without the playwright package, every browser test skips
+and says why. A failing test leaves a full-page screenshot in test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import Engine
+from werkzeug.serving import make_server
+
+from tests.conftest import make_app
+from tests.servers import free_port
+
+try:
+    from playwright.sync_api import Browser, Page, sync_playwright
+except ImportError:  # the test extra is not installed
+    sync_playwright = None
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+
+def skip_reason() -> str | None:
+    """Why the browser tests cannot run here, or None when they can."""
+    if sync_playwright is None:
+        return "browser tests skipped: the playwright package is missing (pip install -e '.[test]')"
+    if not CHROMIUM.exists():
+        return f"browser tests skipped: no Chromium at {CHROMIUM} (apt-get install chromium)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """One headless Chromium for the whole run."""
+    reason = skip_reason()
+    if reason:
+        pytest.skip(reason)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        yield chromium
+        chromium.close()
+
+
+@dataclass
+class Portal:
+    """A running lang-portal: its base URL, app and engine (to check the database)."""
+
+    url: str
+    app: Flask
+    engine: Engine
+    _stop: list[Callable[[], None]] = field(default_factory=list, repr=False)
+
+
+@pytest.fixture
+def start_portal(database_url: str) -> Iterator[Callable[..., Portal]]:
+    """Start lang-portal on a free port with PUBLIC_URL set to it; extra settings allowed."""
+    started: list[Portal] = []
+
+    def start(**settings: Any) -> Portal:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        app = make_app(database_url, PUBLIC_URL=url, **settings)
+        server = make_server("127.0.0.1", port, app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        portal = Portal(url, app, app.extensions["lang_portal.engine"])
+        portal._stop.append(lambda: (server.shutdown(), thread.join(timeout=5)))
+        started.append(portal)
+        return portal
+
+    yield start
+    for portal in started:
+        for stop in portal._stop:
+            stop()
+        portal.engine.dispose()
+
+
+@pytest.fixture
+def portal(start_portal: Callable[..., Portal]) -> Portal:
+    """lang-portal with the default (open, single-user) settings."""
+    return start_portal()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"report_{report.when}", report)
+
+
+@dataclass
+class BrowserErrors:
+    """JavaScript errors and console errors (CSP violations among them) seen by a page."""
+
+    messages: list[str] = field(default_factory=list)
+
+    def unexpected(self, *allowed: str) -> list[str]:
+        """The messages that match none of the ``allowed`` regular expressions."""
+        return [m for m in self.messages if not any(re.search(a, m) for a in allowed)]
+
+
+@pytest.fixture
+def page_errors() -> BrowserErrors:
+    return BrowserErrors()
+
+
+def _open_page(
+    browser: Browser, request: pytest.FixtureRequest, errors: BrowserErrors, viewport: dict
+) -> Iterator[Page]:
+    context = browser.new_context(viewport=viewport)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    page.on("pageerror", lambda error: errors.messages.append(f"pageerror: {error}"))
+    page.on(
+        "console",
+        lambda message: (
+            errors.messages.append(f"console: {message.text}") if message.type == "error" else None
+        ),
+    )
+    yield page
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        ARTIFACTS.mkdir(exist_ok=True)
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid)
+        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    context.close()
+
+
+@pytest.fixture
+def page(
+    browser: Browser, request: pytest.FixtureRequest, page_errors: BrowserErrors
+) -> Iterator[Page]:
+    """A fresh desktop-sized tab; screenshotted into test-artifacts/ if the test fails."""
+    yield from _open_page(browser, request, page_errors, DESKTOP)
+
+
+@pytest.fixture
+def phone_page(
+    browser: Browser, request: pytest.FixtureRequest, page_errors: BrowserErrors
+) -> Iterator[Page]:
+    """A fresh tab 390 px wide, like a phone."""
+    yield from _open_page(browser, request, page_errors, PHONE)
