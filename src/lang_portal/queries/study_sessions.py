@@ -11,7 +11,18 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Integer, Select, cast, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    Select,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from lang_portal import db
@@ -222,6 +233,16 @@ def reviewed_words(
     return [dict(row._mapping) for row in rows], total
 
 
+_ADD_TO_WORD_COUNTS = (
+    update(words)
+    .where(words.c.id == bindparam("counted_word_id"))
+    .values(
+        correct_count=words.c.correct_count + bindparam("right", type_=Integer),
+        wrong_count=words.c.wrong_count + bindparam("wrong", type_=Integer),
+    )
+)
+
+
 def add_reviews(
     connection: Connection, study_session_id: int, reviews: list[tuple[int, bool]]
 ) -> list[dict[str, Any]]:
@@ -265,17 +286,16 @@ def add_reviews(
     ).all()
     right = Counter(word_id for word_id, correct in reviews if correct)
     wrong = Counter(word_id for word_id, correct in reviews if not correct)
-    # In id order: two batches locking the same words in different orders deadlock on
+    # One executemany for all the words (a 50-review batch is one statement, not 50),
+    # in id order: two batches locking the same words in different orders deadlock on
     # PostgreSQL (a set's order depends on insertion order).
-    for word_id in sorted(word_ids):
-        connection.execute(
-            update(words)
-            .where(words.c.id == word_id)
-            .values(
-                correct_count=words.c.correct_count + right[word_id],
-                wrong_count=words.c.wrong_count + wrong[word_id],
-            )
-        )
+    connection.execute(
+        _ADD_TO_WORD_COUNTS,
+        [
+            {"counted_word_id": word_id, "right": right[word_id], "wrong": wrong[word_id]}
+            for word_id in sorted(word_ids)
+        ],
+    )
     _count_day(connection, now, sessions=0, reviews=len(reviews), correct=correct_total)
     return [
         {

@@ -1,0 +1,216 @@
+"""Reads stay flat as the history grows: query counts per request and SQLite query plans.
+
+These are the regression tests behind docs/performance.md: not timings, but the two
+things that make a read cost the same at 10k and at 1M sessions. Each request issues a
+small, fixed number of statements (counted with a ``before_cursor_execute`` listener on
+the app's engine), and no statement walks the review history or the session table:
+SQLite's EXPLAIN QUERY PLAN shows no scan of word_review_items at all, and a scan of
+study_sessions only along an index and under a LIMIT (the newest-first page), never a
+sort of every session. PostgreSQL picks plans by table statistics, which a test database
+of a few rows does not have, so only its query counts are checked.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event
+
+import lang_portal.api  # noqa: F401  (registers every route)
+from lang_portal.api.routing import api
+
+# Statements per request, at most. A new GET route must be given its budget here.
+READ_BUDGETS = {
+    "/api/dashboard/recent-session": 1,
+    "/api/dashboard/stats": 4,
+    "/api/study-sessions": 2,
+    "/api/study-sessions/<id:study_session_id>": 3,
+    "/api/words": 2,
+    "/api/words/<id:word_id>": 2,
+    "/api/groups": 2,
+    "/api/groups/<id:group_id>": 1,
+    "/api/groups/<id:group_id>/words": 2,
+    "/api/groups/<id:group_id>/words/raw": 2,
+    "/api/groups/<id:group_id>/study-sessions": 2,
+    "/api/study-activities": 1,
+    "/api/study-activities/<id:study_activity_id>": 1,
+    "/api/study-activities/<id:study_activity_id>/sessions": 3,
+    "/api/study-activities/<id:study_activity_id>/launch": 2,
+}
+# Sort orders and pages besides the defaults, each with the budget of its route.
+READ_VARIANTS = [
+    *(f"/api/words?sort_by={key}&order=desc" for key in ("romaji", "correct_count")),
+    "/api/groups?sort_by=words_count&order=desc",
+    "/api/groups/1/words?sort_by=wrong_count",
+    "/api/study-sessions?page=3&per_page=2",
+]
+# A write touches a fixed number of rows, whatever the size of a review batch.
+WRITE_BUDGETS = {"session": 4, "batch": 6, "single": 6}
+
+TABLE_SCAN = re.compile(r"\bSCAN (\w+)(?: USING (?:COVERING )?INDEX (\w+))?")
+
+
+@contextmanager
+def statements_of(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
+    """Collect (SQL, parameters) of every statement the engine sends, BEGIN aside."""
+    seen: list[tuple[str, Any]] = []
+
+    def record(connection, cursor, statement, parameters, context, executemany) -> None:
+        if not statement.lstrip().upper().startswith("BEGIN"):
+            seen.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+@pytest.fixture
+def history(client) -> dict[str, int]:
+    """A few sessions with reviews, so that every read has rows to find."""
+    ids = []
+    for group_id, activity_id in ((1, 1), (1, 2), (2, 1), (3, 3)):
+        created = client.post(
+            "/api/study-sessions", json={"group_id": group_id, "study_activity_id": activity_id}
+        )
+        ids.append(created.get_json()["id"])
+        reviews = [{"word_id": word_id, "correct": word_id % 3 > 0} for word_id in range(1, 9)]
+        response = client.post(f"/api/study-sessions/{ids[-1]}/review", json={"reviews": reviews})
+        assert response.status_code == 201
+    return {"study_session_id": ids[0], "group_id": 1, "word_id": 2, "study_activity_id": 1}
+
+
+def read_urls(ids: dict[str, int]) -> list[tuple[str, str]]:
+    """(route rule, URL) for every GET route with real ids, and the variants."""
+    urls = []
+    for route in api.routes:
+        if route.method != "GET":
+            continue
+        rule = route.paths()[0]
+        url = rule
+        for name, value in ids.items():
+            url = url.replace(f"<id:{name}>", str(value))
+        urls.append((rule, url))
+    for variant in READ_VARIANTS:
+        path = variant.split("?")[0]
+        rule = next(r for r, u in urls if u == path)
+        urls.append((rule, variant))
+    return urls
+
+
+def test_every_read_route_has_a_budget():
+    rules = {route.paths()[0] for route in api.routes if route.method == "GET"}
+    assert rules == set(READ_BUDGETS)
+
+
+def test_reads_issue_a_fixed_number_of_statements(client, engine, history):
+    over = []
+    for rule, url in read_urls(history):
+        with statements_of(engine) as seen:
+            response = client.get(url)
+        assert response.status_code == 200, url
+        if len(seen) > READ_BUDGETS[rule]:
+            over.append((url, len(seen), READ_BUDGETS[rule], [sql for sql, _ in seen]))
+    assert over == []
+
+
+def test_writes_issue_the_same_statements_for_any_batch_size(client, engine, history):
+    session_path = f"/api/study-sessions/{history['study_session_id']}"
+    with statements_of(engine) as seen:
+        client.post("/api/study-sessions", json={"group_id": 2, "study_activity_id": 2})
+    assert len(seen) <= WRITE_BUDGETS["session"], seen
+    for size in (1, 50, 200):
+        reviews = [{"word_id": 1 + i % 263, "correct": i % 2 == 0} for i in range(size)]
+        with statements_of(engine) as seen:
+            response = client.post(session_path + "/review", json={"reviews": reviews})
+        assert response.status_code == 201
+        assert len(seen) <= WRITE_BUDGETS["batch"], (size, [sql for sql, _ in seen])
+    with statements_of(engine) as seen:
+        response = client.post(session_path + "/words/7/review", json={"correct": True})
+    assert response.status_code == 201
+    assert len(seen) <= WRITE_BUDGETS["single"], seen
+
+
+def sqlite_plan(engine: Engine, statement: str, parameters: Any) -> list[str]:
+    """SQLite's EXPLAIN QUERY PLAN lines for a statement."""
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("EXPLAIN QUERY PLAN " + statement, parameters)
+        return [row[3] for row in cursor.fetchall()]
+    finally:
+        raw.close()
+
+
+def plan_problems(statement: str, plan: list[str]) -> list[str]:
+    """What in a plan would make the statement slower as the history grows."""
+    problems = []
+    limited = re.search(r"\bLIMIT\b", statement) is not None
+    for line in plan:
+        for table, index in TABLE_SCAN.findall(line):
+            if table == "word_review_items":
+                problems.append(f"scans the review history: {line}")
+            elif table == "study_sessions" and not (index and limited):
+                problems.append(f"scans every session: {line}")
+    reads_sessions = re.search(r"\b(FROM|JOIN) study_sessions\b", statement) is not None
+    if reads_sessions and any("TEMP B-TREE FOR ORDER BY" in line for line in plan):
+        problems.append("sorts sessions instead of reading them in index order")
+    return problems
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_no_read_scans_the_history(client, engine, history):
+    problems = []
+    for _, url in read_urls(history):
+        with statements_of(engine) as seen:
+            assert client.get(url).status_code == 200
+        for statement, parameters in seen:
+            plan = sqlite_plan(engine, statement, parameters)
+            problems += [(url, problem, statement) for problem in plan_problems(statement, plan)]
+    assert problems == []
+
+
+@pytest.mark.parametrize(
+    ("statement", "plan", "found"),
+    [
+        ("SELECT * FROM word_review_items", ["SCAN word_review_items"], True),
+        (
+            "SELECT word_id FROM word_review_items",
+            ["SCAN word_review_items USING COVERING INDEX ix_word_review_items_word_id"],
+            True,
+        ),
+        ("SELECT * FROM study_sessions", ["SCAN study_sessions"], True),
+        (
+            "SELECT * FROM study_sessions ORDER BY created_at",
+            ["SCAN study_sessions USING INDEX ix_study_sessions_created_at_id"],
+            True,
+        ),
+        (
+            "SELECT * FROM study_sessions WHERE group_id = ? ORDER BY review_items_count LIMIT ?",
+            [
+                "SEARCH study_sessions USING INDEX ix_study_sessions_group_id_created_at"
+                " (group_id=?)",
+                "USE TEMP B-TREE FOR ORDER BY",
+            ],
+            True,
+        ),
+        (
+            "SELECT * FROM study_sessions ORDER BY created_at DESC LIMIT ?",
+            ["SCAN study_sessions USING INDEX ix_study_sessions_created_at_id"],
+            False,
+        ),
+        (
+            "SELECT * FROM word_review_items WHERE study_session_id = ?",
+            ["SEARCH word_review_items USING INDEX ix_word_review_items_session_word (...)"],
+            False,
+        ),
+        ("SELECT * FROM words", ["SCAN words"], False),
+    ],
+)
+def test_plan_problems_are_recognised(statement, plan, found):
+    assert bool(plan_problems(statement, plan)) is found
