@@ -534,3 +534,16 @@ def test_files_outside_the_docs_allowlist_are_not_served(doc_app: Flask, name: s
     response = doc_app.test_client().get(f"/api/docs/assets/{name}")
     assert response.status_code == 404
     assert response.mimetype == PROBLEM_JSON
+
+
+def test_links_from_created_resources_lead_to_real_operations(document: dict) -> None:
+    by_id = {operation["operationId"]: operation for _, _, operation in operations(document)}
+    created = document["paths"]["/api/study-sessions"]["post"]["responses"]["201"]
+    assert {"get_study_session", "review_words"} <= set(created["links"])
+    for path, _, operation in operations(document):
+        for response in operation["responses"].values():
+            for link in deref(document, response).get("links", {}).values():
+                target = by_id[link["operationId"]]
+                path_names = {p["name"] for p in target["parameters"] if p.get("in") == "path"}
+                assert set(link["parameters"]) <= path_names, (path, link)
+                assert "deprecated" not in target

@@ -33,7 +33,7 @@ from schemathesis.specs.openapi.checks import (
 from lang_portal.openapi import build_document
 from tests.conftest import make_app
 
-MAX_EXAMPLES = 15
+MAX_EXAMPLES = 25
 CHECKS = [
     not_a_server_error,
     status_code_conformance,

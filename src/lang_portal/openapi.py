@@ -346,8 +346,36 @@ class _Schemas:
         return dict(sorted(definitions.items()))
 
 
+def _links(route: Route, routes: Sequence[Route]) -> dict[str, Any]:
+    """OpenAPI links from a created resource to the operations on its URL.
+
+    A 201 whose body has an ``id``, on a collection rule such as ``/study-sessions``,
+    links to every operation under ``/study-sessions/<id:...>`` with that id, so
+    that clients (and schemathesis' stateful tests) can follow it.
+    """
+    fields = getattr(route.response, "model_fields", {})
+    if route.status != 201 or "id" not in fields:
+        return {}
+    links = {}
+    for other in routes:
+        match = re.match(re.escape(route.rule) + r"/<id:(\w+)>", other.rule)
+        if match:
+            links[other.endpoint] = {
+                "operationId": other.endpoint,
+                "parameters": {match[1]: "$response.body#/id"},
+                "description": f"`id` is `{match[1]}` in "
+                f"`{other.method} /api{openapi_path(other.rule)}`.",
+            }
+    return links
+
+
 def _operation(
-    route: Route, index: int, path: str, schemas: _Schemas, policy: str
+    route: Route,
+    index: int,
+    path: str,
+    schemas: _Schemas,
+    policy: str,
+    links: dict[str, Any],
 ) -> dict[str, Any]:
     summary, description = _docstring(route)
     label = _alias_label(route, path)
@@ -406,6 +434,8 @@ def _operation(
         }
     if headers:
         success["headers"] = headers
+    if links:
+        success["links"] = links
     responses: dict[str, Any] = {str(route.status): success}
     for status in error_statuses(route):
         responses[str(status)] = {"$ref": f"#/components/responses/{_response_name(status)}"}
@@ -442,10 +472,11 @@ def build_document(routes: Iterable[Route] | None = None) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     aliases: dict[str, dict[str, Any]] = {}
     tags: list[str] = []
+    links = [_links(route, routes) for route in routes]
     for index, route in enumerate(routes):
         for path in route.paths():
             target = paths if _alias_label(route, path) is None else aliases
-            operation = _operation(route, index, path, schemas, policy)
+            operation = _operation(route, index, path, schemas, policy, links[index])
             target.setdefault(openapi_path(path), {})[route.method.lower()] = operation
             tags.extend(operation["tags"])
     for path, item in aliases.items():
