@@ -26,6 +26,9 @@ from lang_portal import create_app
 from lang_portal.cli import prepare_database
 from lang_portal.schema import metadata
 
+# Scans every error body the suite produces for leaked internals (fails the run on a leak).
+pytest_plugins = ["tests.reliability.error_bodies"]
+
 POSTGRES_ENV = "LANG_PORTAL_TEST_DATABASE_URL"
 ENGINES = ["sqlite", "postgresql"]
 TEST_SETTINGS = {"RATE_LIMIT": "off", "LOG_LEVEL": "WARNING"}

@@ -8,6 +8,9 @@ from gunicorn.app.base import BaseApplication
 
 from lang_portal import create_app
 
+# Request threads per worker process (gunicorn's gthread worker).
+THREADS = 4
+
 
 class GunicornServer(BaseApplication):  # type: ignore[misc]
     """gunicorn with lang-portal's app and options, without a config file."""
@@ -30,6 +33,10 @@ def run(host: str, port: int, workers: int) -> None:
         {
             "bind": f"{host}:{port}",
             "workers": workers,
+            # Threads, so that a client sending its body slowly holds one thread, not a
+            # whole worker; idle keep-alive connections wait in the event loop, not a thread.
+            "worker_class": "gthread",
+            "threads": THREADS,
             "timeout": 30,
             "graceful_timeout": 10,
             "keepalive": 5,
