@@ -214,6 +214,49 @@ def test_a_lost_answer_is_retried_without_recording_twice(
     assert page_errors.unexpected(r"net::ERR_CONNECTION_RESET", r"Failed to load resource") == []
 
 
+def test_a_refused_batch_is_shown_in_words_and_retried_with_its_key_on_request(
+    page: Page, portal: Portal, page_errors: BrowserErrors
+):
+    created = requests.post(
+        f"{portal.url}/api/study-sessions",
+        json={"group_id": GROUP_ID, "study_activity_id": 1},
+        timeout=10,
+    ).json()
+    keys: list[str] = []
+
+    def refuse_the_first_try(route) -> None:
+        keys.append(route.request.headers.get("idempotency-key", ""))
+        if len(keys) == 1:
+            route.fulfill(
+                status=422,
+                content_type="application/problem+json",
+                body='{"error": "x", "detail": "this key was used with another body", '
+                '"status": 422, "request_id": "r1"}',
+            )
+        else:
+            route.continue_()
+
+    page.route("**/api/study-sessions/*/review", refuse_the_first_try)
+    page.goto(f"{portal.url}/activities/flashcards/?group_id={GROUP_ID}&session_id={created['id']}")
+    total = group_size(portal, GROUP_ID)
+    for index in range(10):  # one batch
+        expect(page.locator("#fc-position")).to_have_text(f"Card {index + 1} of {total}")
+        page.keyboard.press("Space")
+        page.keyboard.press("ArrowRight")
+    save_status = page.locator("#fc-save-text")
+    expect(save_status).to_have_text(
+        "10 answers are not saved yet. The server refused this: "
+        "this key was used with another body."
+    )
+    assert session_reviews(portal, created["id"]) == (0, 0, 0)
+    page.get_by_role("button", name="Try saving again").click()
+    expect(page.get_by_role("button", name="Try saving again")).to_be_hidden()
+    expect(save_status).to_have_text("")
+    assert keys == [keys[0], keys[0]]
+    assert session_reviews(portal, created["id"]) == (10, 10, 10)
+    assert page_errors.unexpected(r"422") == []
+
+
 def test_launching_without_the_api_token_says_why_in_words(
     page: Page, start_portal, page_errors: BrowserErrors
 ):
@@ -237,6 +280,12 @@ def test_flashcards_explain_what_is_missing(page: Page, portal: Portal):
     page.goto(portal.url + "/activities/flashcards/?group_id=3&session_id=999999")
     expect(page.get_by_text("This session or group does not exist")).to_be_visible()
     expect(page.locator("#fc-problem-text")).to_have_text("Study session not found.")
+
+    other = requests.post(
+        f"{portal.url}/api/study-sessions", json={"group_id": 1, "study_activity_id": 1}, timeout=10
+    ).json()
+    page.goto(f"{portal.url}/activities/flashcards/?group_id=3&session_id={other['id']}")
+    expect(page.get_by_text("This session belongs to another group")).to_be_visible()
 
     with db.writing(portal.engine) as connection:
         empty_group = vocabulary.ensure_group(connection, "Nothing Yet")
