@@ -16,6 +16,8 @@ import pytest
 from sqlalchemy import select
 
 from lang_portal import db
+from lang_portal.pages import views
+from lang_portal.queries import groups as group_queries
 from lang_portal.queries import vocabulary
 from lang_portal.queries import words as word_queries
 from lang_portal.schema import study_sessions
@@ -177,6 +179,20 @@ def test_words_page_lists_words_in_the_query_functions_order(client, engine, sor
     assert f"/portal/words?sort_by={sort_by}&amp;order={order}&amp;page=3" in response.get_data(
         as_text=True
     )
+
+
+def test_page_sort_keys_are_within_the_query_whitelists():
+    assert {key for key, _ in views.WORD_COLUMNS} == set(word_queries.SORT_COLUMNS)
+    assert {key for key, _ in views.GROUP_COLUMNS} <= set(group_queries.SORT_COLUMNS)
+
+
+def test_the_reset_notice_shows_only_when_the_history_is_empty(client):
+    start_session(client, 3)
+    _, text = get_page(client, "/portal/settings?reset=done")
+    assert "The study history was deleted." not in text
+    assert client.post("/api/study-sessions/reset").status_code == 200
+    _, text = get_page(client, "/portal/settings?reset=done")
+    assert "The study history was deleted." in text
 
 
 def test_a_page_past_the_end_is_an_empty_page_not_an_error(client):

@@ -128,11 +128,9 @@ def error_page(
 def http_error(error: HTTPException) -> ResponseReturnValue:
     """404s, 400s and the rest, as a page. ``abort(404, "...")`` gives the message."""
     status = error.code or 500
-    default = HTTPException.description
-    message = error.description if error.description and error.description != default else ""
     if status == 405:
-        message = f"{request.method} is not used on this page."
-    return error_page(status, message or HTTPStatus(status).description)
+        return error_page(status, f"{request.method} is not used on this page.")
+    return error_page(status, error.description or HTTPStatus(status).description)
 
 
 @blueprint.errorhandler(SQLAlchemyError)

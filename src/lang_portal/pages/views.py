@@ -267,7 +267,8 @@ def settings_page() -> ResponseReturnValue:
         active="settings",
         totals=totals,
         public_url=_public_url(),
-        reset_done=request.args.get("reset") == "done",
+        # Said only while it is true: a shared ?reset=done link cannot claim a reset.
+        reset_done=request.args.get("reset") == "done" and totals["sessions"] == 0,
     )
 
 
