@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from flask import request
 from pydantic import BaseModel, ValidationError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from lang_portal.errors import ApiError, FieldError
 
@@ -45,7 +46,7 @@ def json_object() -> dict[str, Any]:
     """
     if request.mimetype != "application/json":
         raise ApiError(415, "Content-Type must be application/json")
-    raw = request.get_data(cache=True)
+    raw = raw_body()
     if not raw.strip():
         raise ApiError(400, "request body is empty; send a JSON object")
     try:
@@ -59,6 +60,21 @@ def json_object() -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ApiError(400, "request body must be a JSON object")
     return data
+
+
+def raw_body() -> bytes:
+    """The request body, refused with 413 when it is over MAX_CONTENT_LENGTH.
+
+    Werkzeug refuses a body whose Content-Length is over the limit, but it stops
+    reading a chunked body (no Content-Length) at the limit without a word, which
+    would hand on a truncated body. So one byte past the limit is read here.
+    """
+    raw = request.get_data(cache=True)
+    limit = request.max_content_length
+    at_limit = request.content_length is None and limit is not None and len(raw) >= limit
+    if at_limit and request.environ["wsgi.input"].read(1):
+        raise RequestEntityTooLarge()
+    return raw
 
 
 def _describe(error: Any) -> str:
