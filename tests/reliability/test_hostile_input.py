@@ -32,6 +32,7 @@ from tests.reliability.support import (
     query_names,
     read_rules,
     snapshot,
+    sqlite_only,
     url_rules,
     write_rules,
 )
@@ -39,11 +40,6 @@ from tests.reliability.support import (
 WRITE_ENDPOINTS = one_per_endpoint(write_rules())
 READ_ENDPOINTS = one_per_endpoint(read_rules())
 BODY_ENDPOINTS = [rule for rule in WRITE_ENDPOINTS if body_example(rule) is not None]
-
-# Checks that are settled before any query runs (URL converters, the size limit, the
-# JSON parser) run on SQLite only: the PostgreSQL leg would repeat them at the cost
-# of a database per test.
-before_the_database = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 FUZZ = settings(
     max_examples=60,
@@ -314,7 +310,7 @@ def replaced(value: Any, pointer: tuple[Any, ...], new: Any) -> Any:
     return copy
 
 
-@before_the_database
+@sqlite_only
 def test_sql_injection_in_every_path_argument_is_a_404(client, engine):
     before = snapshot(engine)
     for injection in INJECTIONS:
@@ -400,7 +396,7 @@ def padded(example: dict[str, Any] | None, size: int) -> bytes:
     return raw
 
 
-@before_the_database
+@sqlite_only
 @pytest.mark.parametrize("rule", WRITE_ENDPOINTS, ids=str)
 def test_body_at_the_size_limit_is_accepted_and_one_byte_over_is_413(
     app, client, engine, study_session_id, rule
@@ -430,7 +426,7 @@ NESTED_BODIES = {
 }
 
 
-@before_the_database
+@sqlite_only
 @pytest.mark.parametrize("shape", NESTED_BODIES)
 def test_json_nested_10000_levels_deep_is_a_400(client, engine, study_session_id, shape):
     before = snapshot(engine)
@@ -449,7 +445,7 @@ def test_json_nested_10000_levels_deep_is_a_400(client, engine, study_session_id
             assert_answered(response)
 
 
-@before_the_database
+@sqlite_only
 @pytest.mark.parametrize("rule", BODY_ENDPOINTS, ids=str)
 def test_nesting_around_the_recursion_limit_never_crashes(client, study_session_id, rule):
     """Valid bodies carrying an ignored field nested 800 to 1,200 levels deep.
