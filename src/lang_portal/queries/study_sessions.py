@@ -79,18 +79,42 @@ def select_sessions() -> Select[Any]:
     )
 
 
+# The write statements are built once, with bind parameters: building a statement costs
+# more than executing it, and POST /api/study-sessions is the hot path (see
+# docs/performance.md).
+_ADD_SESSION_TO_GROUP = (
+    update(groups)
+    .where(groups.c.id == bindparam("counted_group_id", type_=groups.c.id.type))
+    .values(
+        sessions_count=groups.c.sessions_count + 1,
+        last_session_at=bindparam("now", type_=groups.c.last_session_at.type),
+    )
+)
+_ADD_SESSION_TO_ACTIVITY = (
+    update(study_activities)
+    .where(
+        study_activities.c.id == bindparam("counted_activity_id", type_=study_activities.c.id.type)
+    )
+    .values(sessions_count=study_activities.c.sessions_count + 1)
+)
+_INSERT_SESSION = insert(study_sessions).returning(study_sessions.c.id)
+_DAY_COUNTS = ("sessions_count", "reviews_count", "correct_count")
+_COUNT_DAY: dict[str, Any] = {}  # dialect name -> the upsert into daily_activity
+
+
 def _count_day(
     connection: Connection, now: datetime, sessions: int, reviews: int, correct: int
 ) -> None:
     """Add to today's (UTC) row of daily_activity, creating it if needed."""
-    counts = {"sessions_count": sessions, "reviews_count": reviews, "correct_count": correct}
-    statement = db.upsert(connection, daily_activity, ["day"]).values(day=now.date(), **counts)
-    connection.execute(
-        statement.on_conflict_do_update(
+    statement = _COUNT_DAY.get(connection.dialect.name)
+    if statement is None:
+        upsert = db.upsert(connection, daily_activity, ["day"])
+        statement = _COUNT_DAY[connection.dialect.name] = upsert.on_conflict_do_update(
             index_elements=["day"],
-            set_={name: daily_activity.c[name] + statement.excluded[name] for name in counts},
+            set_={name: daily_activity.c[name] + upsert.excluded[name] for name in _DAY_COUNTS},
         )
-    )
+    counts = {"sessions_count": sessions, "reviews_count": reviews, "correct_count": correct}
+    connection.execute(statement, {"day": now.date(), **counts})
 
 
 def create(connection: Connection, group_id: int, study_activity_id: int) -> dict[str, Any]:
@@ -101,24 +125,19 @@ def create(connection: Connection, group_id: int, study_activity_id: int) -> dic
     """
     now = datetime.now(UTC)
     found_group = connection.execute(
-        update(groups)
-        .where(groups.c.id == group_id)
-        .values(sessions_count=groups.c.sessions_count + 1, last_session_at=now)
+        _ADD_SESSION_TO_GROUP, {"counted_group_id": group_id, "now": now}
     ).rowcount
     if not found_group:
         raise bad_request("#/group_id", "does not exist")
     found_activity = connection.execute(
-        update(study_activities)
-        .where(study_activities.c.id == study_activity_id)
-        .values(sessions_count=study_activities.c.sessions_count + 1)
+        _ADD_SESSION_TO_ACTIVITY, {"counted_activity_id": study_activity_id}
     ).rowcount
     if not found_activity:
         raise bad_request("#/study_activity_id", "does not exist")
     try:
         study_session_id = connection.execute(
-            insert(study_sessions)
-            .values(group_id=group_id, study_activity_id=study_activity_id, created_at=now)
-            .returning(study_sessions.c.id)
+            _INSERT_SESSION,
+            {"group_id": group_id, "study_activity_id": study_activity_id, "created_at": now},
         ).scalar_one()
     except IntegrityError:  # a row vanished between the check and the insert
         raise ApiError(400, "group_id or study_activity_id no longer exists") from None
@@ -233,6 +252,21 @@ def reviewed_words(
     return [dict(row._mapping) for row in rows], total
 
 
+_ADD_REVIEWS_TO_SESSION = (
+    update(study_sessions)
+    .where(study_sessions.c.id == bindparam("counted_session_id", type_=study_sessions.c.id.type))
+    .values(
+        review_items_count=study_sessions.c.review_items_count
+        + bindparam("reviews", type_=Integer),
+        correct_count=study_sessions.c.correct_count + bindparam("right", type_=Integer),
+        wrong_count=study_sessions.c.wrong_count + bindparam("wrong", type_=Integer),
+        last_review_at=bindparam("now", type_=study_sessions.c.last_review_at.type),
+    )
+)
+_EXISTING_WORDS = select(words.c.id).where(words.c.id.in_(bindparam("word_ids", expanding=True)))
+_INSERT_REVIEWS = insert(word_review_items).returning(
+    word_review_items.c.id, word_review_items.c.word_id, word_review_items.c.correct
+)
 _ADD_TO_WORD_COUNTS = (
     update(words)
     .where(words.c.id == bindparam("counted_word_id"))
@@ -254,19 +288,19 @@ def add_reviews(
     now = datetime.now(UTC)
     correct_total = sum(1 for _, correct in reviews if correct)
     found = connection.execute(
-        update(study_sessions)
-        .where(study_sessions.c.id == study_session_id)
-        .values(
-            review_items_count=study_sessions.c.review_items_count + len(reviews),
-            correct_count=study_sessions.c.correct_count + correct_total,
-            wrong_count=study_sessions.c.wrong_count + len(reviews) - correct_total,
-            last_review_at=now,
-        )
+        _ADD_REVIEWS_TO_SESSION,
+        {
+            "counted_session_id": study_session_id,
+            "reviews": len(reviews),
+            "right": correct_total,
+            "wrong": len(reviews) - correct_total,
+            "now": now,
+        },
     ).rowcount
     if not found:
         raise ApiError(404, "study session not found")
     word_ids = {word_id for word_id, _ in reviews}
-    existing = set(connection.execute(select(words.c.id).where(words.c.id.in_(word_ids))).scalars())
+    existing = set(connection.execute(_EXISTING_WORDS, {"word_ids": list(word_ids)}).scalars())
     for index, (word_id, _) in enumerate(reviews):
         if word_id not in existing:
             pointer = f"#/reviews/{index}/word_id"
@@ -276,9 +310,7 @@ def add_reviews(
                 [FieldError(pointer, "does not exist")],
             )
     created = connection.execute(
-        insert(word_review_items).returning(
-            word_review_items.c.id, word_review_items.c.word_id, word_review_items.c.correct
-        ),
+        _INSERT_REVIEWS,
         [
             {"word_id": w, "study_session_id": study_session_id, "correct": c, "created_at": now}
             for w, c in reviews
