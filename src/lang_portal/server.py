@@ -27,22 +27,25 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
         return create_app()
 
 
+def gunicorn_options(host: str, port: int, workers: int) -> dict[str, Any]:
+    """The gunicorn settings lang-portal serves with (bench/floor_app.py reuses them)."""
+    return {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        # Threads, so that a client sending its body slowly holds one thread, not a
+        # whole worker; idle keep-alive connections wait in the event loop, not a thread.
+        "worker_class": "gthread",
+        "threads": THREADS,
+        "timeout": 30,
+        "graceful_timeout": 10,
+        "keepalive": 5,
+        "accesslog": None,
+        # lang-portal logs each request itself; several servers on one host must not
+        # fight over gunicorn's shared control socket.
+        "control_socket_disable": True,
+    }
+
+
 def run(host: str, port: int, workers: int) -> None:
     """Serve on host:port with ``workers`` processes until interrupted."""
-    GunicornServer(
-        {
-            "bind": f"{host}:{port}",
-            "workers": workers,
-            # Threads, so that a client sending its body slowly holds one thread, not a
-            # whole worker; idle keep-alive connections wait in the event loop, not a thread.
-            "worker_class": "gthread",
-            "threads": THREADS,
-            "timeout": 30,
-            "graceful_timeout": 10,
-            "keepalive": 5,
-            "accesslog": None,
-            # lang-portal logs each request itself; several servers on one host must not
-            # fight over gunicorn's shared control socket.
-            "control_socket_disable": True,
-        }
-    ).run()
+    GunicornServer(gunicorn_options(host, port, workers)).run()
