@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask
 from flask_cors import CORS
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -18,6 +19,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     ``lang-portal init-db`` (``lang-portal serve`` does it first).
     """
     from lang_portal import api, db, errors, observability, pages, settings
+    from lang_portal.api import docs as api_docs
 
     app = Flask(__name__)
     app.config.update(settings.load(config))
@@ -38,7 +40,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     api.init_app(app)
     pages.init_app(app)
-    from lang_portal.api import docs as api_docs
-
     api_docs.init_app(app)
+    if app.config["TRUSTED_PROXIES"]:
+        # Only behind known proxies may X-Forwarded-For name the client (rate limits, logs).
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     return app

@@ -6,7 +6,7 @@ import hmac
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, current_app, request
+from flask import Flask, Response, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
@@ -40,6 +40,15 @@ def write_limit(app: Flask) -> Callable[[Callable[..., Any]], Callable[..., Any]
     shared by every worker and host with ``redis://``.
     """
     enabled = app.config["RATE_LIMIT"].strip().lower() != "off"
+
+    # Registered before the limiter, so it runs after the limiter adds its headers.
+    @app.after_request
+    def retry_after_only_on_refusals(response: Response) -> Response:
+        # Flask-Limiter puts Retry-After on every limited response, even a 201.
+        if response.status_code not in (409, 429, 503):
+            response.headers.pop("Retry-After", None)
+        return response
+
     limiter = Limiter(
         get_remote_address,
         app=app,

@@ -28,6 +28,13 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("must be 0 or a positive integer")
+    return value
+
+
 def _choice(*allowed: str) -> Callable[[str], str]:
     def parse(raw: str) -> str:
         value = raw.strip().lower()
@@ -101,6 +108,14 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "When set, every write needs `Authorization: Bearer <token>`. Empty means writes are "
         "open (the single-user local default).",
+    ),
+    Setting(
+        "TRUSTED_PROXIES",
+        "0",
+        "How many reverse proxies (load balancers) in front of lang-portal append to "
+        "`X-Forwarded-For`. Above 0, the client address for rate limits is read from that "
+        "header; keep 0 when clients reach lang-portal directly, or they could forge it.",
+        _non_negative_int,
     ),
     Setting(
         "PUBLIC_URL",

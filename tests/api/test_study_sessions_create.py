@@ -371,3 +371,25 @@ def test_cors_preflight_and_actual_request(client):
     assert actual.status_code == 201
     assert actual.headers["Access-Control-Allow-Origin"] == "*"
     assert "Location" in actual.headers["Access-Control-Expose-Headers"]
+
+
+def test_retry_after_only_on_refusals(database_url):
+    client = make_app(database_url, RATE_LIMIT="1/minute").test_client()
+    created = client.post(URL, json=VALID)
+    assert created.status_code == 201 and "Retry-After" not in created.headers
+    assert "Retry-After" in client.post(URL, json=VALID).headers
+
+
+@pytest.mark.parametrize(("trusted_proxies", "separate_limits"), [(0, False), (1, True)])
+def test_forwarded_client_addresses_count_only_behind_trusted_proxies(
+    database_url, trusted_proxies, separate_limits
+):
+    app = make_app(database_url, RATE_LIMIT="1/minute", TRUSTED_PROXIES=trusted_proxies)
+    client = app.test_client()
+
+    def post_from(address: str) -> int:
+        return client.post(URL, json=VALID, headers={"X-Forwarded-For": address}).status_code
+
+    assert post_from("203.0.113.1") == 201
+    assert post_from("203.0.113.2") == (201 if separate_limits else 429)
+    assert post_from("203.0.113.1") == 429
