@@ -26,7 +26,15 @@ from sqlalchemy import Engine, func, select
 
 from lang_portal import create_app
 from lang_portal.api.routing import Route, api
-from lang_portal.schema import metadata
+from lang_portal.schema import (
+    daily_activity,
+    groups,
+    metadata,
+    study_activities,
+    study_sessions,
+    word_review_items,
+    words,
+)
 from tests.reliability import error_bodies
 
 # For checks settled before any query runs (URL converters, the token, CORS, the size
@@ -41,8 +49,8 @@ _ARGUMENT = re.compile(r"<(?:(?P<converter>\w+)(?:\([^)]*\))?:)?(?P<name>\w+)>")
 SEEDED_IDS = {"group_id": 1, "study_activity_id": 1, "word_id": 1, "id": 1}
 WORD_IDS = range(1, 264)
 GROUP_IDS = range(1, 8)
-BACKOFF = 0.05  # seconds a load client waits after an error or a refused connection
 ACTIVITY_IDS = range(1, 4)
+BACKOFF = 0.05  # seconds a load client waits after an error or a refused connection
 
 
 @dataclass(frozen=True)
@@ -195,14 +203,6 @@ def snapshot(engine: Engine) -> dict[str, tuple[int, ...]]:
 
 def check_counters(engine: Engine) -> None:
     """Assert that every stored counter equals the rows it counts."""
-    from lang_portal.schema import (
-        daily_activity,
-        groups,
-        study_activities,
-        study_sessions,
-        word_review_items,
-        words,
-    )
 
     def total(connection: Any, expression: Any) -> int:
         return connection.execute(select(func.coalesce(func.sum(expression), 0))).scalar_one()
