@@ -21,7 +21,8 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
 
     def load_config(self) -> None:
         for key, value in self.options.items():
-            self.cfg.set(key, value)
+            if key in self.cfg.settings:  # e.g. the control socket only exists from gunicorn 27
+                self.cfg.set(key, value)
 
     def load(self) -> Any:
         return create_app()
