@@ -14,9 +14,12 @@ on, a busy timeout, and write transactions that take the write lock at BEGIN
 
 from __future__ import annotations
 
+import fcntl
 import os
+import threading
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -153,7 +156,63 @@ def _sqlite_engine(database_url: str, timeout_ms: int, create: bool) -> Engine:
         immediate = connection.get_execution_options().get(_WRITE)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
+    if path is not None:
+        _WRITE_GATES[engine] = WriteGate(Path(f"{path}-writer"))
     return engine
+
+
+class WriteGate:
+    """Lets lang-portal's SQLite write transactions through one at a time, without sleeping.
+
+    SQLite serialises writers itself, but a writer that finds the write lock taken
+    sleeps (1 ms, then 2, 5, 10 ms ...) before it tries again, so with a few
+    concurrent writers most of a write's time is spent asleep while the lock is free:
+    POST /api/study-sessions ran at a tenth of the disk's commit rate (see
+    docs/performance.md). Here writers queue on a thread lock and then on an ``flock``
+    on a file beside the database, which the kernel hands to the next waiter the
+    moment it is released, across threads and worker processes alike. The lock goes
+    with its holder's process if that dies. Writers that do not use the gate (another
+    program) still meet SQLite's busy timeout as before.
+    """
+
+    def __init__(self, lock_path: Path) -> None:
+        self.lock_path = lock_path
+        self._threads = threading.RLock()
+        self._depth = 0  # nested holds by the thread that has _threads
+        self._descriptor = -1
+        self._pid = 0
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Hold the gate for the duration of the block (re-entrant within a thread)."""
+        with self._threads:
+            self._depth += 1
+            try:
+                if self._depth == 1:
+                    self._lock_file(fcntl.LOCK_EX)
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._lock_file(fcntl.LOCK_UN)
+
+    def _lock_file(self, operation: int) -> None:
+        # Opened on first use, once the database is known to exist, and again in a
+        # forked child: flock belongs to the open file, which a child would share.
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            try:
+                self._descriptor = os.open(
+                    self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
+                )
+            except OSError:  # e.g. a read-only directory: SQLite's own locking still holds
+                self._descriptor = -1
+        if self._descriptor >= 0:
+            fcntl.flock(self._descriptor, operation)
+
+
+# The write gate of each engine on a SQLite file.
+_WRITE_GATES: weakref.WeakKeyDictionary[Engine, WriteGate] = weakref.WeakKeyDictionary()
 
 
 def engine() -> Engine:
@@ -182,9 +241,11 @@ def writing(bind: Engine | None = None) -> Iterator[Connection]:
     On SQLite the write lock is taken at BEGIN, so a transaction never fails halfway
     because another writer got there first; it waits up to the busy timeout instead.
     """
-    with (bind or engine()).connect() as connection:
+    bind = bind or engine()
+    gate = _WRITE_GATES.get(bind)
+    with bind.connect() as connection:
         connection.execution_options(**{_WRITE: True})
-        with connection.begin():
+        with gate.held() if gate else nullcontext(), connection.begin():
             yield connection
 
 
