@@ -35,6 +35,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app,
         resources={r"/*": {"origins": app.config["CORS_ORIGINS"]}},
         send_wildcard=app.config["CORS_ORIGINS"] == "*",
+        methods=["GET", "HEAD", "POST", "OPTIONS"],  # all the service answers
         expose_headers=["Location", "X-Request-ID", "Idempotent-Replayed", "Retry-After"],
         max_age=600,
     )

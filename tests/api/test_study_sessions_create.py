@@ -393,3 +393,12 @@ def test_forwarded_client_addresses_count_only_behind_trusted_proxies(
     assert post_from("203.0.113.1") == 201
     assert post_from("203.0.113.2") == (201 if separate_limits else 429)
     assert post_from("203.0.113.1") == 429
+
+
+def test_preflight_offers_only_the_methods_the_service_answers(client):
+    preflight = client.options(
+        URL,
+        headers={"Origin": "http://localhost:5173", "Access-Control-Request-Method": "POST"},
+    )
+    offered = {m.strip() for m in preflight.headers["Access-Control-Allow-Methods"].split(",")}
+    assert offered == {"GET", "HEAD", "POST", "OPTIONS"}
