@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, JsonValue
+from pydantic import BaseModel, JsonValue
 from sqlalchemy import Connection
 
-from lang_portal.api.pagination import MAX_PAGE, Order, total_pages
+from lang_portal.api.pagination import Order, PageQuery, total_pages
 from lang_portal.api.routing import api
 from lang_portal.api.study_sessions import StudySessionItem
 from lang_portal.api.words import Word, WordSortKey
@@ -30,11 +30,9 @@ GroupSessionSortKey = Literal[
 ]
 
 
-class GroupListQuery(BaseModel):
+class GroupListQuery(PageQuery):
     """``?page&per_page&sort_by&order`` for the group list."""
 
-    page: int = Field(1, ge=1, le=MAX_PAGE)
-    per_page: int = Field(10, ge=1, le=100)
     sort_by: Literal["name", "words_count", "word_count"] = "name"
     order: Order = "asc"
 
@@ -66,8 +64,9 @@ def _group_or_404(connection: Connection, group_id: int) -> dict[str, Any]:
 @api.get("/groups", query=GroupListQuery, response=GroupList, legacy=True, errors=(400,))
 def list_groups(connection: Connection, query: GroupListQuery) -> dict[str, Any]:
     """List word groups, sorted by name or by word count."""
-    offset = (query.page - 1) * query.per_page
-    items = groups.page(connection, query.sort_by, query.order == "desc", offset, query.per_page)
+    items = groups.page(
+        connection, query.sort_by, query.order == "desc", query.offset, query.per_page
+    )
     return {
         "groups": items,
         "total_pages": total_pages(groups.count(connection), query.per_page),
@@ -81,11 +80,9 @@ def get_group(connection: Connection, group_id: int) -> dict[str, Any]:
     return _group_or_404(connection, group_id)
 
 
-class GroupWordsQuery(BaseModel):
+class GroupWordsQuery(PageQuery):
     """``?page&per_page&sort_by&order`` for a group's words."""
 
-    page: int = Field(1, ge=1, le=MAX_PAGE, description="Page number, from 1.")
-    per_page: int = Field(10, ge=1, le=100, description="Words per page, 1 to 100.")
     sort_by: WordSortKey = "kanji"
     order: Order = "asc"
 
@@ -116,11 +113,9 @@ class GroupWordsRaw(BaseModel):
     words: list[WordWithParts]
 
 
-class GroupSessionsQuery(BaseModel):
+class GroupSessionsQuery(PageQuery):
     """``?page&per_page&sort_by&order`` for a group's sessions; sort keys in two spellings."""
 
-    page: int = Field(1, ge=1, le=MAX_PAGE, description="Page number, from 1.")
-    per_page: int = Field(10, ge=1, le=100, description="Sessions per page, 1 to 100.")
     sort_by: GroupSessionSortKey = "created_at"
     order: Order = "desc"
 
@@ -151,9 +146,8 @@ def list_group_words(
 ) -> dict[str, Any]:
     """List a page of the words in a group, with their review counts."""
     group = _group_or_404(connection, group_id)
-    offset = (query.page - 1) * query.per_page
     page = words.group_page(
-        connection, group_id, query.sort_by, query.order == "desc", offset, query.per_page
+        connection, group_id, query.sort_by, query.order == "desc", query.offset, query.per_page
     )
     return {
         "words": page,
@@ -187,9 +181,8 @@ def list_group_study_sessions(
     total = groups.sessions_count(connection, group_id)
     if total is None:
         raise not_found("group")
-    offset = (query.page - 1) * query.per_page
     page = study_sessions.group_page(
-        connection, group_id, query.sort_by, query.order == "desc", offset, query.per_page
+        connection, group_id, query.sort_by, query.order == "desc", query.offset, query.per_page
     )
     return {
         "study_sessions": page,

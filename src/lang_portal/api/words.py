@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
-from lang_portal.api.pagination import MAX_PAGE, Order, total_pages
+from lang_portal.api.pagination import Order, PageQuery, total_pages
 from lang_portal.api.routing import api
 from lang_portal.errors import not_found
 from lang_portal.queries import words
@@ -16,10 +16,9 @@ from lang_portal.queries import words
 WordSortKey = Literal["kanji", "romaji", "english", "correct_count", "wrong_count"]
 
 
-class WordListQuery(BaseModel):
+class WordListQuery(PageQuery):
     """``?page&per_page&sort_by&order``: 50 words a page unless per_page says otherwise."""
 
-    page: int = Field(1, ge=1, le=MAX_PAGE, description="Page number, from 1.")
     per_page: int = Field(50, ge=1, le=100, description="Words per page, 1 to 100.")
     sort_by: WordSortKey = "kanji"
     order: Order = "asc"
@@ -67,11 +66,10 @@ class WordDetail(BaseModel):
 @api.get("/words", query=WordListQuery, response=WordList, legacy=True, errors=(400,))
 def list_words(connection: Connection, query: WordListQuery) -> dict[str, Any]:
     """List words with their review counts, sorted by kanji, romaji, english or a count."""
-    offset = (query.page - 1) * query.per_page
     total = words.count(connection)
     return {
         "words": words.page(
-            connection, query.sort_by, query.order == "desc", offset, query.per_page
+            connection, query.sort_by, query.order == "desc", query.offset, query.per_page
         ),
         "total_pages": total_pages(total, query.per_page),
         "current_page": query.page,
