@@ -1,6 +1,6 @@
 """The lang-portal benchmark: real gunicorn servers driven over loopback by wrk.
 
-    python bench/run.py                      # everything, about 10 minutes (see bench/README.md)
+    python bench/run.py                      # everything, 15-25 minutes (see bench/README.md)
     python bench/run.py --large 0            # skip the 1M-session database
     python bench/run.py --json results.json  # also write every number as JSON
 
@@ -542,6 +542,8 @@ def main(
     """Run the benchmark and print a summary table of the targets, met or not."""
     if shutil.which("wrk") is None:
         raise click.ClickException("wrk is not installed; see bench/README.md")
+    # Stopped with SIGTERM, still stop the servers (the finally below).
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     workdir.mkdir(parents=True, exist_ok=True)
     wrk = Wrk(workdir)
     results: dict[str, Any] = {"machine": machine(), "settings": SERVER_SETTINGS}
