@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, JsonValue
 from sqlalchemy import Connection
 
-from lang_portal.api.pagination import Order, PageQuery, total_pages
+from lang_portal.api.pagination import Order, PageQuery, legacy_page
 from lang_portal.api.routing import api
 from lang_portal.api.study_sessions import StudySessionItem
 from lang_portal.api.words import Word, WordSortKey
@@ -67,11 +67,7 @@ def list_groups(connection: Connection, query: GroupListQuery) -> dict[str, Any]
     items = groups.page(
         connection, query.sort_by, query.order == "desc", query.offset, query.per_page
     )
-    return {
-        "groups": items,
-        "total_pages": total_pages(groups.count(connection), query.per_page),
-        "current_page": query.page,
-    }
+    return legacy_page("groups", items, groups.count(connection), query)
 
 
 @api.get("/groups/<id:group_id>", response=Group, legacy=True, errors=(404,))
@@ -149,11 +145,7 @@ def list_group_words(
     page = words.group_page(
         connection, group_id, query.sort_by, query.order == "desc", query.offset, query.per_page
     )
-    return {
-        "words": page,
-        "total_pages": total_pages(group["word_count"], query.per_page),
-        "current_page": query.page,
-    }
+    return legacy_page("words", page, group["word_count"], query)
 
 
 @api.get("/groups/<id:group_id>/words/raw", response=GroupWordsRaw, legacy=True, errors=(404,))
@@ -184,8 +176,4 @@ def list_group_study_sessions(
     page = study_sessions.group_page(
         connection, group_id, query.sort_by, query.order == "desc", query.offset, query.per_page
     )
-    return {
-        "study_sessions": page,
-        "total_pages": total_pages(total, query.per_page),
-        "current_page": query.page,
-    }
+    return legacy_page("study_sessions", page, total, query)

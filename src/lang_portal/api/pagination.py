@@ -30,10 +30,19 @@ def total_pages(total: int, per_page: int) -> int:
     return max(1, -(-total // per_page))
 
 
-def page_body(items: list, total: int, query: PageQuery) -> dict:
-    """The standard paginated body: items, total, page, per_page, total_pages."""
+def legacy_page(name: str, items: list, total: int, query: PageQuery) -> dict:
+    """The frontend's older page shape: ``{name: items, total_pages, current_page}``."""
     return {
-        "items": items,
+        name: items,
+        "total_pages": total_pages(total, query.per_page),
+        "current_page": query.page,
+    }
+
+
+def page_body(items: list, total: int, query: PageQuery, name: str = "items") -> dict:
+    """The standard paginated body: items (under ``name``), total, page, per_page, total_pages."""
+    return {
+        name: items,
         "total": total,
         "page": query.page,
         "per_page": query.per_page,

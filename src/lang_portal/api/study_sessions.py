@@ -9,7 +9,7 @@ from flask import Response, after_this_request, g
 from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import Connection
 
-from lang_portal.api.pagination import PageQuery, page_body, total_pages
+from lang_portal.api.pagination import PageQuery, page_body
 from lang_portal.api.routing import MAX_ID, Reply, api
 from lang_portal.errors import ApiError, not_found
 from lang_portal.queries import study_sessions
@@ -191,14 +191,7 @@ def get_study_session(
     reviewed, total = study_sessions.reviewed_words(
         connection, study_session_id, query.offset, query.per_page
     )
-    return {
-        "session": study_session,
-        "words": reviewed,
-        "total": total,
-        "page": query.page,
-        "per_page": query.per_page,
-        "total_pages": total_pages(total, query.per_page),
-    }
+    return {"session": study_session, **page_body(reviewed, total, query, name="words")}
 
 
 @api.post(

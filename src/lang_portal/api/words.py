@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
-from lang_portal.api.pagination import Order, PageQuery, total_pages
+from lang_portal.api.pagination import Order, PageQuery, legacy_page
 from lang_portal.api.routing import api
 from lang_portal.errors import not_found
 from lang_portal.queries import words
@@ -67,14 +67,10 @@ class WordDetail(BaseModel):
 def list_words(connection: Connection, query: WordListQuery) -> dict[str, Any]:
     """List words with their review counts, sorted by kanji, romaji, english or a count."""
     total = words.count(connection)
-    return {
-        "words": words.page(
-            connection, query.sort_by, query.order == "desc", query.offset, query.per_page
-        ),
-        "total_pages": total_pages(total, query.per_page),
-        "current_page": query.page,
-        "total_words": total,
-    }
+    items = words.page(
+        connection, query.sort_by, query.order == "desc", query.offset, query.per_page
+    )
+    return {**legacy_page("words", items, total, query), "total_words": total}
 
 
 @api.get("/words/<id:word_id>", response=WordDetail, legacy=True, errors=(404,))
