@@ -39,7 +39,7 @@ READ_BUDGETS = {
     "/api/groups/<id:group_id>/study-sessions": 2,
     "/api/study-activities": 1,
     "/api/study-activities/<id:study_activity_id>": 1,
-    "/api/study-activities/<id:study_activity_id>/sessions": 3,
+    "/api/study-activities/<id:study_activity_id>/sessions": 2,
     "/api/study-activities/<id:study_activity_id>/launch": 2,
 }
 # Sort orders and pages besides the defaults, each with the budget of its route.

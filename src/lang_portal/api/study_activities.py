@@ -69,11 +69,12 @@ def list_study_activity_sessions(
     connection: Connection, study_activity_id: int, query: PageQuery
 ) -> dict[str, Any]:
     """List the sessions started with one activity, newest first."""
-    get_or_404(connection, study_activity_id)
+    total = study_activities.sessions_count(connection, study_activity_id)
+    if total is None:
+        raise not_found("study activity")
     items = study_sessions.activity_page(
         connection, study_activity_id, query.offset, query.per_page
     )
-    total = study_activities.sessions_count(connection, study_activity_id)
     return page_body(items, total, query)
 
 

@@ -38,8 +38,8 @@ def get(connection: Connection, study_activity_id: int, public_url: str) -> dict
     return _shape(row, public_url) if row else None
 
 
-def sessions_count(connection: Connection, study_activity_id: int) -> int:
-    """How many sessions were started with this activity, from its counter."""
+def sessions_count(connection: Connection, study_activity_id: int) -> int | None:
+    """Sessions started with this activity, from its counter (None: no such activity)."""
     return connection.execute(
         select(study_activities.c.sessions_count).where(study_activities.c.id == study_activity_id)
-    ).scalar_one()
+    ).scalar_one_or_none()
