@@ -266,13 +266,19 @@ class TestSingle:
         assert snapshot(engine) == before
 
     @pytest.mark.parametrize(
-        "path", ["/api/study-sessions/999/words/1/review", "{s}/words/999/review"]
+        ("path", "missing"),
+        [
+            ("/api/study-sessions/999/words/1/review", "study session not found"),
+            ("{s}/words/999/review", "word not found"),
+        ],
     )
-    def test_unknown_session_or_word_is_404(self, client, engine, path):
+    def test_unknown_session_or_word_is_404(self, client, engine, path, missing):
         study_session_id = start(client)
         before = snapshot(engine)
         url = path.format(s=f"/api/study-sessions/{study_session_id}")
-        assert_problem(client.post(url, json={"correct": True}), 404)
+        response = client.post(url, json={"correct": True})
+        assert_problem(response, 404)
+        assert response.get_json()["error"] == missing
         assert snapshot(engine) == before
 
 

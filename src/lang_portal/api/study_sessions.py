@@ -11,7 +11,7 @@ from sqlalchemy import Connection
 
 from lang_portal.api.pagination import PageQuery, page_body
 from lang_portal.api.routing import MAX_ID, Reply, api
-from lang_portal.errors import ApiError, not_found
+from lang_portal.errors import not_found
 from lang_portal.queries import study_sessions
 
 log = logging.getLogger("lang_portal.study_sessions")
@@ -226,10 +226,8 @@ def review_word(
         (created,) = study_sessions.add_reviews(
             connection, study_session_id, [(word_id, body.correct)]
         )
-    except ApiError as error:
-        if error.status == 400:  # the word is named in the URL, so it is a 404 here
-            raise not_found("word") from None
-        raise
+    except study_sessions.UnknownWord:  # the word is named in the URL: a 404 here
+        raise not_found("word") from None
     return Reply(created, 201)
 
 

@@ -38,6 +38,16 @@ from lang_portal.schema import (
     words,
 )
 
+
+class UnknownWord(ApiError):
+    """A review names a word that does not exist: a 400 pointing at the review's index."""
+
+    def __init__(self, index: int, word_id: int) -> None:
+        pointer = f"#/reviews/{index}/word_id"
+        detail = f"reviews.{index}.word_id: word {word_id} does not exist"
+        super().__init__(400, detail, [FieldError(pointer, "does not exist")])
+
+
 # A session ends with its last review; one with no reviews yet ends when it started.
 END_TIME = func.coalesce(study_sessions.c.last_review_at, study_sessions.c.created_at)
 SESSION_COLUMNS = (
@@ -301,8 +311,8 @@ def add_reviews(
 ) -> list[dict[str, Any]]:
     """Record (word_id, correct) reviews in a session, all or nothing.
 
-    Raises ApiError 404 when the session does not exist, 400 naming the index of
-    the first review whose word does not exist.
+    Raises ApiError 404 when the session does not exist, and UnknownWord (a 400)
+    for the first review whose word does not exist.
     """
     now = datetime.now(UTC)
     correct_total = sum(1 for _, correct in reviews if correct)
@@ -322,12 +332,7 @@ def add_reviews(
     existing = set(connection.execute(_EXISTING_WORDS, {"word_ids": list(word_ids)}).scalars())
     for index, (word_id, _) in enumerate(reviews):
         if word_id not in existing:
-            pointer = f"#/reviews/{index}/word_id"
-            raise ApiError(
-                400,
-                f"reviews.{index}.word_id: word {word_id} does not exist",
-                [FieldError(pointer, "does not exist")],
-            )
+            raise UnknownWord(index, word_id)
     created = connection.execute(
         _INSERT_REVIEWS,
         [
