@@ -139,6 +139,10 @@ study_sessions = Table(
     Index("ix_study_sessions_created_at_id", "created_at", "id"),
     Index("ix_study_sessions_group_id_created_at", "group_id", "created_at"),
     Index("ix_study_sessions_study_activity_id_created_at", "study_activity_id", "created_at"),
+    # Never hand out an id again, even after a reset deleted every row: an activity tab
+    # opened before the reset must not post into a new, unrelated session (SQLite
+    # otherwise reuses max(id) + 1; PostgreSQL sequences never go back).
+    sqlite_autoincrement=True,
 )
 
 word_review_items = Table(
@@ -156,6 +160,7 @@ word_review_items = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_word_review_items_session_word", "study_session_id", "word_id"),
     Index("ix_word_review_items_word_id", "word_id"),
+    sqlite_autoincrement=True,  # as study_sessions: a review id names one review, ever
 )
 
 # One row per UTC day with any activity: the dashboard's streak, session total and

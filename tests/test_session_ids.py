@@ -1,0 +1,96 @@
+"""Session and review ids are never handed out twice, not even after a reset.
+
+Before study_sessions and word_review_items were AUTOINCREMENT, SQLite gave the
+first session after ``POST /api/study-sessions/reset`` id 1 again, and an activity
+tab still open from before the reset posted its reviews into that new, unrelated
+session. PostgreSQL sequences never go back; both engines must behave the same.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from lang_portal.schema import study_sessions, word_review_items
+from tests.conftest import count_rows
+
+JSON = {"Content-Type": "application/json"}
+
+
+def start_session(client: Any, group_id: int = 1, study_activity_id: int = 1) -> int:
+    """Start a study session through the API; returns its id."""
+    response = client.post(
+        "/api/study-sessions",
+        json={"group_id": group_id, "study_activity_id": study_activity_id},
+    )
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["id"]
+
+
+def review_word(client: Any, study_session_id: int, word_id: int = 1) -> int:
+    """Record one correct review through the API; returns the review item's id."""
+    response = client.post(
+        f"/api/study-sessions/{study_session_id}/words/{word_id}/review", json={"correct": True}
+    )
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["id"]
+
+
+def reset_history(client: Any, engine: Engine) -> None:
+    """Reset the study history as the portal does (an empty JSON body); check it is gone."""
+    response = client.post("/api/study-sessions/reset", data=b"", headers=JSON)
+    assert response.status_code == 200, response.get_json()
+    assert count_rows(engine, "study_sessions") == 0
+    assert count_rows(engine, "word_review_items") == 0
+
+
+def stored_ids(engine: Engine) -> tuple[list[int], list[tuple[int, int]]]:
+    """The session ids, and the (review id, session id) pairs, stored right now."""
+    with engine.connect() as connection:
+        sessions = connection.execute(select(study_sessions.c.id).order_by("id")).scalars()
+        reviews = connection.execute(
+            select(word_review_items.c.id, word_review_items.c.study_session_id).order_by("id")
+        )
+        return list(sessions), [tuple(row) for row in reviews]
+
+
+def test_ids_after_a_reset_are_larger_than_any_handed_out_before(client, engine):
+    old_sessions = [start_session(client) for _ in range(3)]
+    old_reviews = [review_word(client, old, word_id) for old in old_sessions for word_id in (1, 2)]
+    reset_history(client, engine)
+
+    new_session = start_session(client)
+    new_review = review_word(client, new_session)
+
+    assert new_session > max(old_sessions)
+    assert new_review > max(old_reviews)
+    assert stored_ids(engine) == ([new_session], [(new_review, new_session)])
+
+
+def test_a_tab_open_before_the_reset_cannot_post_into_a_new_session(client, engine):
+    """The issue's story: the stale tab's session is gone, so its reviews are refused."""
+    stale_session = start_session(client)
+    review_word(client, stale_session)
+    reset_history(client, engine)
+    new_session = start_session(client)
+
+    batch = client.post(
+        f"/api/study-sessions/{stale_session}/review",
+        json={"reviews": [{"word_id": 1, "is_correct": True}]},
+    )
+    single = client.post(
+        f"/api/study-sessions/{stale_session}/words/1/review", json={"correct": False}
+    )
+
+    assert batch.status_code == 404
+    assert single.status_code == 404
+    assert stored_ids(engine) == ([new_session], [])
+
+
+def test_ids_keep_growing_over_several_resets(client, engine):
+    handed_out: list[int] = []
+    for _ in range(3):
+        handed_out += [start_session(client), start_session(client)]
+        reset_history(client, engine)
+    assert handed_out == sorted(set(handed_out))  # strictly increasing: none reused
