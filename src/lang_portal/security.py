@@ -1,16 +1,28 @@
-"""Who may write, and how often: the optional API token and write rate limits."""
+"""Who may write, and how often: the optional API token and the write rate limit."""
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+import logging
 from typing import Any
 
 from flask import Flask, Response, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from lang_portal.errors import ApiError
+
+# Every write route spends from this one budget per client, so the limit is per client
+# and not per endpoint.
+WRITE_SCOPE = "writes"
+_EXTENSION = "lang_portal.write_limit"
+# A healthy Redis answers in milliseconds. These bound how long a write waits on a
+# stopped or frozen one before the limiter falls back to counting in memory; one
+# immediate retry replaces a pooled connection that a Redis restart has closed.
+REDIS_TIMEOUT_SECONDS = 0.5
+_REDIS_SCHEMES = ("redis://", "rediss://", "redis+unix://")
 
 
 def require_token() -> None:
@@ -33,11 +45,22 @@ def require_token() -> None:
         )
 
 
-def write_limit(app: Flask) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """A decorator that applies the RATE_LIMIT setting per client address.
+def write_limit_key() -> str:
+    """Whose budget a write spends: the client address.
 
-    The counters live in RATE_LIMIT_STORAGE: per process with ``memory://``,
-    shared by every worker and host with ``redis://``.
+    Behind LANG_PORTAL_TRUSTED_PROXIES the app's ProxyFix has already put the real
+    client's address in ``remote_addr``. This is the one place that names the client.
+    """
+    return get_remote_address()
+
+
+def init_app(app: Flask) -> None:
+    """Set up the write rate limit (LANG_PORTAL_RATE_LIMIT) for :func:`check_write_limit`.
+
+    The counters live in RATE_LIMIT_STORAGE: per process with ``memory://``, shared
+    by every worker and host with ``redis://``. When that storage fails, Flask-Limiter
+    logs a warning and counts in this process's memory until the storage answers
+    again, so an outage of Redis loosens the limit instead of failing writes.
     """
     enabled = app.config["RATE_LIMIT"].strip().lower() != "off"
 
@@ -49,14 +72,44 @@ def write_limit(app: Flask) -> Callable[[Callable[..., Any]], Callable[..., Any]
             response.headers.pop("Retry-After", None)
         return response
 
+    storage_uri = app.config["RATE_LIMIT_STORAGE"]
     limiter = Limiter(
-        get_remote_address,
+        write_limit_key,
         app=app,
-        storage_uri=app.config["RATE_LIMIT_STORAGE"],
+        storage_uri=storage_uri,
+        storage_options=_storage_options(storage_uri),
+        in_memory_fallback_enabled=True,
         headers_enabled=True,
         enabled=enabled,
         default_limits=[],
     )
+    # Flask-Limiter's own logger has no handler; this one writes to lang-portal's log.
+    limiter.logger = logging.getLogger("lang_portal.rate_limits")
     if not enabled:
-        return lambda view: view
-    return limiter.limit(app.config["RATE_LIMIT"])
+        app.extensions[_EXTENSION] = _spend_one_write
+        return
+    shared = limiter.shared_limit(app.config["RATE_LIMIT"], scope=WRITE_SCOPE)
+    app.extensions[_EXTENSION] = shared(_spend_one_write)
+
+
+def check_write_limit() -> None:
+    """Spend one write from the client's budget, or refuse the request with a 429.
+
+    Call it after :func:`require_token`, so a request refused for its identity spends
+    nothing. Raises ``flask_limiter.RateLimitExceeded`` when the budget is spent.
+    """
+    current_app.extensions[_EXTENSION]()
+
+
+def _spend_one_write() -> None:
+    """Nothing: Flask-Limiter counts each call of this function once it is limited."""
+
+
+def _storage_options(storage_uri: str) -> dict[str, Any]:
+    if not storage_uri.startswith(_REDIS_SCHEMES):
+        return {}
+    return {
+        "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
+        "socket_timeout": REDIS_TIMEOUT_SECONDS,
+        "retry": Retry(NoBackoff(), retries=1),
+    }

@@ -120,11 +120,9 @@ class Api:
     def register(self, app: Flask) -> None:
         """Add every route, on every one of its paths, to the app's URL map."""
         app.url_map.converters["id"] = IdConverter
-        limit = security.write_limit(app)
+        security.init_app(app)
         for route in self.routes:
             handler = _handler(route)
-            if route.write:
-                handler = limit(handler)
             for path in route.paths():
                 app.add_url_rule(path, route.endpoint, handler, methods=[route.method])
 
@@ -134,6 +132,7 @@ def _handler(route: Route) -> Callable[..., Response]:
     def handle(**view_args: Any) -> Response:
         if route.write:
             security.require_token()
+            security.check_write_limit()
             # Read the body even on routes that ignore it, so that every write
             # answers 413 over the size limit.
             request_body.raw_body()
