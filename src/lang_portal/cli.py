@@ -15,8 +15,16 @@ from lang_portal.queries import vocabulary
 IMPORT_BATCH = 500
 
 
+def _settings() -> dict[str, Any]:
+    """Every setting, checked; a bad one stops the command with click's one-line error."""
+    try:
+        return settings.load()
+    except settings.SettingError as error:
+        raise click.ClickException(str(error)) from None
+
+
 def _engine() -> Engine:
-    return db.create_engine_from_settings(settings.load())
+    return db.create_engine_from_settings(_settings())
 
 
 def _where(database_url: str) -> str:

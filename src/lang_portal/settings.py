@@ -1,43 +1,75 @@
-"""Every setting lang-portal reads, defined once.
+"""Every setting lang-portal reads, defined once and validated at start.
 
-Each setting has a name, a default and a help text. Its value comes from the
-``config`` mapping given to :func:`lang_portal.create_app` (tests use this), else
-from the environment variable ``LANG_PORTAL_<NAME>``, else from the default.
-The README's settings table is checked against this table by a test.
+:class:`Settings` is the one table: each field is a setting, with its name, its
+default (spelled as the environment variable would spell it) and its help text.
+A value comes from the ``overrides`` given to :func:`load` (``create_app``'s
+``config``; tests use this), else from the environment variable
+``LANG_PORTAL_<NAME>``, else from the default. Every value, the defaults
+included, goes through the same parser, so a bad one stops the start with one
+line naming the variable. The README's settings table is checked against
+:data:`SETTINGS` by a test.
 """
 
 from __future__ import annotations
 
-import os
+import ipaddress
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import limits
+from limits.storage import SCHEMES as LIMITS_STORAGE_SCHEMES
+from pydantic import BeforeValidator, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import make_url
+from sqlalchemy.exc import ArgumentError
 
 ENV_PREFIX = "LANG_PORTAL_"
-DEFAULT_DATABASE_URL = "sqlite:///instance/lang-portal.db"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS = ("text", "json")
+DATABASE_BACKENDS = ("sqlite", "postgresql")
+# The word that stands for the loopback names in ALLOWED_HOSTS and CORS_ORIGINS.
+LOOPBACK = "loopback"
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+# Browsers send an origin as scheme://host[:port], lowercase, with no path.
+LOOPBACK_ORIGIN = re.compile(r"https?://(?:localhost|127\.0\.0\.1|\[::1\])(?::\d{1,5})?\Z", re.I)
+ANY = "*"
+# Settings whose value is never repeated in an error message.
+SECRET_SETTINGS = frozenset({"API_TOKEN"})
+
+_HOST_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*")
+_URL_PASSWORD = re.compile(r"(//[^/@:]*:)[^/@]*@")
 
 
 class SettingError(ValueError):
-    """A setting has a value that cannot be used; the message names it."""
+    """A setting has a value that cannot be used; the one-line message names its variable."""
 
 
-def _positive_int(raw: str) -> int:
-    value = int(raw)
-    if value < 1:
-        raise ValueError("must be a positive integer")
-    return value
+def _from_text(parse: Callable[[str], Any]) -> BeforeValidator:
+    """Run ``parse`` on text; values that are not text were parsed already (overrides)."""
+    return BeforeValidator(lambda raw: parse(raw) if isinstance(raw, str) else raw)
 
 
-def _non_negative_int(raw: str) -> int:
-    value = int(raw)
-    if value < 0:
-        raise ValueError("must be 0 or a positive integer")
-    return value
+def _integer(minimum: int) -> Callable[[Any], int]:
+    wording = "a positive integer" if minimum == 1 else f"an integer of at least {minimum}"
+
+    def parse(raw: Any) -> int:
+        try:
+            value = int(raw.strip()) if isinstance(raw, str) else raw
+        except ValueError:
+            raise ValueError(f"must be {wording}") from None
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"must be {wording}")
+        return value
+
+    return parse
 
 
-def _choice(*allowed: str) -> Callable[[str], str]:
+def _choice(allowed: tuple[str, ...], normalise: Callable[[str], str]) -> Callable[[str], str]:
     def parse(raw: str) -> str:
-        value = raw.strip().lower()
+        value = normalise(raw.strip())
         if value not in allowed:
             raise ValueError(f"must be one of {', '.join(allowed)}")
         return value
@@ -45,125 +77,271 @@ def _choice(*allowed: str) -> Callable[[str], str]:
     return parse
 
 
-def _origins(raw: str) -> list[str] | str:
-    origins = [origin.strip() for origin in raw.split(",") if origin.strip()]
-    return "*" if origins in ([], ["*"]) else origins
+def _database_url(raw: str) -> str:
+    value = raw.strip()
+    wording = "must be a SQLAlchemy URL of a SQLite or PostgreSQL database"
+    try:
+        backend = make_url(value).get_backend_name()
+    except (ArgumentError, ValueError):
+        raise ValueError(wording) from None
+    if backend not in DATABASE_BACKENDS:
+        raise ValueError(wording)
+    return value
+
+
+def _items(raw: str) -> list[str]:
+    return [item.strip().lower() for item in raw.split(",") if item.strip()]
+
+
+def _origin(item: str) -> str:
+    wording = "must list origins like https://portal.example.org, `loopback` or `*`"
+    parts = urlsplit(item)
+    try:
+        parts.port  # noqa: B018 (an out-of-range port raises here)
+    except ValueError:
+        raise ValueError(wording) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username:
+        raise ValueError(wording)
+    if parts.path or parts.query or parts.fragment or item.endswith(("?", "#")):
+        raise ValueError(wording)
+    return item
+
+
+def _cors_origins(raw: str) -> str | list[str | re.Pattern[str]]:
+    items = _items(raw)
+    if ANY in items:
+        if items != [ANY]:
+            raise ValueError("`*` allows every origin and cannot be combined with others")
+        return ANY
+    return [LOOPBACK_ORIGIN if item == LOOPBACK else _origin(item) for item in items]
+
+
+def _host(item: str) -> tuple[str, ...]:
+    if item == LOOPBACK:
+        return LOOPBACK_HOSTS
+    if item.startswith("[") and item.endswith("]"):
+        try:
+            ipaddress.IPv6Address(item[1:-1])
+        except ValueError:
+            pass
+        else:
+            return (item,)
+    elif _HOST_NAME.fullmatch(item.removeprefix(".")):
+        return (item,)
+    raise ValueError(
+        "must list host names without scheme or port (`portal.example.org`, `.example.org` "
+        "for it and its subdomains, `[::1]`), `loopback` or `*`"
+    )
+
+
+def _allowed_hosts(raw: str) -> tuple[str, ...]:
+    items = _items(raw)
+    if ANY in items:
+        if items != [ANY]:
+            raise ValueError("`*` allows every host and cannot be combined with others")
+        return (ANY,)
+    if not items:
+        raise ValueError("must name at least one host, `loopback` or `*`")
+    return tuple(dict.fromkeys(host for item in items for host in _host(item)))
+
+
+def _rate_limit(raw: str) -> str:
+    value = raw.strip()
+    if value.lower() == "off":
+        return "off"
+    try:
+        parsed = limits.parse_many(value)
+    except ValueError:
+        parsed = []
+    if not parsed:
+        raise ValueError("must be limits such as `600/minute` or `10/second;600/minute`, or `off`")
+    return value
+
+
+def _rate_limit_storage(raw: str) -> str:
+    value = raw.strip()
+    scheme, separator, _ = value.partition("://")
+    if not separator or scheme not in LIMITS_STORAGE_SCHEMES or scheme.startswith("async+"):
+        raise ValueError(
+            "must be a storage URL of the limits library: memory://, redis://host:6379, "
+            "memcached://host:11211, ..."
+        )
+    return value
+
+
+def _api_token(raw: str) -> str:
+    if any(not " " < character <= "~" for character in raw):
+        raise ValueError("must be printable ASCII without spaces (it is sent in a header)")
+    return raw
+
+
+def _public_url(raw: str) -> str:
+    value = raw.strip().rstrip("/")
+    if not value:
+        return ""
+    wording = "must be empty or an http:// or https:// URL without user, query or fragment"
+    parts = urlsplit(value)
+    try:
+        parts.port  # noqa: B018 (an out-of-range port raises here)
+    except ValueError:
+        raise ValueError(wording) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(wording)
+    if parts.username or parts.query or parts.fragment or "?" in value or "#" in value:
+        raise ValueError(wording)
+    return value
+
+
+def public_host(public_url: str) -> str:
+    """The host name of a PUBLIC_URL as a Host header spells it (IPv6 in brackets)."""
+    hostname = urlsplit(public_url).hostname or ""
+    return f"[{hostname}]" if ":" in hostname else hostname
+
+
+class Settings(BaseSettings):
+    """Every setting: the field name is the variable without its prefix.
+
+    Defaults are text, spelled as in the environment, and are parsed like any value.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        case_sensitive=True,
+        validate_default=True,
+        enable_decoding=False,  # lists are comma-separated, not JSON
+        extra="ignore",
+    )
+
+    DATABASE_URL: Annotated[str, _from_text(_database_url)] = Field(
+        "sqlite:///instance/lang-portal.db",
+        description="SQLAlchemy URL of the database. The default is a SQLite file "
+        "`instance/lang-portal.db` under the current directory; use "
+        "`postgresql+psycopg://user@host:5432/db` for PostgreSQL.",
+    )
+    ALLOWED_HOSTS: Annotated[tuple[str, ...], _from_text(_allowed_hosts)] = Field(
+        LOOPBACK,
+        description="Comma-separated host names the service answers to; a request with any "
+        "other `Host` (or `X-Forwarded-Host` behind TRUSTED_PROXIES) gets a 400, which stops "
+        "DNS rebinding. `loopback` stands for `localhost`, `127.0.0.1` and `[::1]`; "
+        "`.example.org` allows it and every subdomain; `*` allows any host. Ports are not "
+        "checked. The host of LANG_PORTAL_PUBLIC_URL is always allowed.",
+    )
+    CORS_ORIGINS: Annotated[str | list[str | re.Pattern[str]], _from_text(_cors_origins)] = Field(
+        LOOPBACK,
+        description="Comma-separated origins allowed to call the API from a browser, "
+        "such as `https://portal.example.org`. `loopback` stands for http and https on "
+        "`localhost`, `127.0.0.1` and `[::1]`, any port (a frontend dev server, local "
+        "activities); `*` allows any origin (without credentials).",
+    )
+    LOG_LEVEL: Annotated[str, _from_text(_choice(LOG_LEVELS, str.upper))] = Field(
+        "INFO", description="Python log level: DEBUG, INFO, WARNING or ERROR."
+    )
+    LOG_FORMAT: Annotated[str, _from_text(_choice(LOG_FORMATS, str.lower))] = Field(
+        "text", description="`text` for people, `json` for log collectors."
+    )
+    MAX_BODY_BYTES: Annotated[int, BeforeValidator(_integer(1))] = Field(
+        "65536", description="Largest accepted request body, in bytes (413 above)."
+    )
+    RATE_LIMIT: Annotated[str, _from_text(_rate_limit)] = Field(
+        "600/minute",
+        description="Limit on write requests per client address, in Flask-Limiter notation "
+        "(`600/minute`, `10/second;600/minute`); `off` disables it.",
+    )
+    RATE_LIMIT_STORAGE: Annotated[str, _from_text(_rate_limit_storage)] = Field(
+        "memory://",
+        description="Where rate-limit counters live. `memory://` is per worker; "
+        "`redis://host:6379` is shared by every worker and host.",
+    )
+    API_TOKEN: Annotated[str, _from_text(_api_token)] = Field(
+        "",
+        description="When set, every write needs `Authorization: Bearer <token>`. Empty means "
+        "writes are open (the single-user local default).",
+    )
+    TRUSTED_PROXIES: Annotated[int, BeforeValidator(_integer(0))] = Field(
+        "0",
+        description="How many reverse proxies (load balancers) in front of lang-portal append "
+        "to `X-Forwarded-For`. Above 0, the client address for rate limits is read from that "
+        "header, and the host from `X-Forwarded-Host`; keep 0 when clients reach lang-portal "
+        "directly, or they could forge them.",
+    )
+    PUBLIC_URL: Annotated[str, _from_text(_public_url)] = Field(
+        "",
+        description="Base URL the service is reached at, such as `https://portal.example.org`; "
+        "lang-portal's own links (study activities) start with it. Empty means links follow "
+        "the URL each request came in on.",
+    )
+    DB_POOL_SIZE: Annotated[int, BeforeValidator(_integer(1))] = Field(
+        "5",
+        description="Database connections kept open per worker process (PostgreSQL also "
+        "allows as many again in overflow).",
+    )
+    DB_STATEMENT_TIMEOUT_MS: Annotated[int, BeforeValidator(_integer(1))] = Field(
+        "5000",
+        description="Longest a statement may run (PostgreSQL) or wait for a lock (SQLite busy "
+        "timeout), in milliseconds.",
+    )
+    IDEMPOTENCY_TTL_HOURS: Annotated[int, BeforeValidator(_integer(1))] = Field(
+        "24", description="How long an `Idempotency-Key` and its stored response are kept."
+    )
+
+    @model_validator(mode="after")
+    def _allow_the_public_host(self) -> Settings:
+        host = public_host(self.PUBLIC_URL)
+        if host and ANY not in self.ALLOWED_HOSTS and host not in self.ALLOWED_HOSTS:
+            self.ALLOWED_HOSTS = (*self.ALLOWED_HOSTS, host)
+        return self
 
 
 @dataclass(frozen=True)
 class Setting:
-    """One setting: its name (without the prefix), default, help text and parser."""
+    """One row of the settings table: name (without the prefix), default and help text."""
 
     name: str
     default: str
     help: str
-    parse: Callable[[str], Any] = str
 
     @property
     def env_var(self) -> str:
+        """The environment variable that sets it, ``LANG_PORTAL_<NAME>``."""
         return ENV_PREFIX + self.name
 
 
-SETTINGS: tuple[Setting, ...] = (
-    Setting(
-        "DATABASE_URL",
-        DEFAULT_DATABASE_URL,
-        "SQLAlchemy URL of the database. The default is a SQLite file `instance/lang-portal.db` "
-        "under the current directory; use `postgresql+psycopg://user@host:5432/db` for PostgreSQL.",
-    ),
-    Setting(
-        "CORS_ORIGINS",
-        "*",
-        "Comma-separated origins allowed to call the API from a browser. `*` allows any origin "
-        "(without credentials).",
-        _origins,
-    ),
-    Setting("LOG_LEVEL", "INFO", "Python log level: DEBUG, INFO, WARNING or ERROR.", str.upper),
-    Setting(
-        "LOG_FORMAT",
-        "text",
-        "`text` for people, `json` for log collectors.",
-        _choice("text", "json"),
-    ),
-    Setting(
-        "MAX_BODY_BYTES",
-        "65536",
-        "Largest accepted request body, in bytes (413 above).",
-        _positive_int,
-    ),
-    Setting(
-        "RATE_LIMIT",
-        "600/minute",
-        "Limit on write requests per client address, in Flask-Limiter notation "
-        "(`600/minute`, `10/second;600/minute`); `off` disables it.",
-    ),
-    Setting(
-        "RATE_LIMIT_STORAGE",
-        "memory://",
-        "Where rate-limit counters live. `memory://` is per worker; `redis://host:6379` is "
-        "shared by every worker and host.",
-    ),
-    Setting(
-        "API_TOKEN",
-        "",
-        "When set, every write needs `Authorization: Bearer <token>`. Empty means writes are "
-        "open (the single-user local default).",
-    ),
-    Setting(
-        "TRUSTED_PROXIES",
-        "0",
-        "How many reverse proxies (load balancers) in front of lang-portal append to "
-        "`X-Forwarded-For`. Above 0, the client address for rate limits is read from that "
-        "header; keep 0 when clients reach lang-portal directly, or they could forge it.",
-        _non_negative_int,
-    ),
-    Setting(
-        "PUBLIC_URL",
-        "http://127.0.0.1:5000",
-        "Base URL the service is reached at; relative study-activity URLs are made absolute "
-        "with it.",
-        lambda raw: raw.rstrip("/"),
-    ),
-    Setting(
-        "DB_POOL_SIZE",
-        "5",
-        "Database connections kept open per worker process (PostgreSQL also allows as many "
-        "again in overflow).",
-        _positive_int,
-    ),
-    Setting(
-        "DB_STATEMENT_TIMEOUT_MS",
-        "5000",
-        "Longest a statement may run (PostgreSQL) or wait for a lock (SQLite busy timeout), "
-        "in milliseconds.",
-        _positive_int,
-    ),
-    Setting(
-        "IDEMPOTENCY_TTL_HOURS",
-        "24",
-        "How long an `Idempotency-Key` and its stored response are kept.",
-        _positive_int,
-    ),
+SETTINGS: tuple[Setting, ...] = tuple(
+    Setting(name, str(field.default), field.description or "")
+    for name, field in Settings.model_fields.items()
 )
+SETTINGS_NAMES = frozenset(setting.name for setting in SETTINGS)
+
+
+def _shown(name: str, value: Any) -> str:
+    """The value as an error message may repeat it: secrets and URL passwords hidden."""
+    if name in SECRET_SETTINGS:
+        return "(hidden)"
+    return _URL_PASSWORD.sub(r"\1***@", repr(value))
+
+
+def _describe(failure: ValidationError) -> str:
+    """One line naming each bad variable, its value and what it must be."""
+    problems = []
+    for error in failure.errors(include_url=False):
+        name = str(error["loc"][0]) if error["loc"] else ""
+        message = error["msg"].removeprefix("Value error, ")
+        problems.append(f"{ENV_PREFIX}{name}={_shown(name, error['input'])}: {message}")
+    return "; ".join(problems)
 
 
 def load(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Resolve every setting to its parsed value.
+    """Resolve every setting to its parsed value, by name (``{"LOG_LEVEL": "INFO", ...}``).
 
-    ``overrides`` wins over the environment, which wins over the default. Values in
-    ``overrides`` that are not strings are taken as already parsed.
+    ``overrides`` wins over the environment, which wins over the default; names in it
+    that are not settings are ignored. Values in ``overrides`` that are not strings are
+    taken as already parsed.
 
-    Raises SettingError naming the environment variable when a value is invalid.
+    Raises SettingError, with one line naming each bad variable, when a value is invalid.
     """
-    overrides = overrides or {}
-    values: dict[str, Any] = {}
-    for setting in SETTINGS:
-        if setting.name in overrides and not isinstance(overrides[setting.name], str):
-            values[setting.name] = overrides[setting.name]
-            continue
-        raw = overrides.get(setting.name, os.environ.get(setting.env_var, setting.default))
-        try:
-            values[setting.name] = setting.parse(raw)
-        except ValueError as error:
-            raise SettingError(f"{setting.env_var}={raw!r}: {error}") from None
-    return values
+    given = {name: value for name, value in (overrides or {}).items() if name in SETTINGS_NAMES}
+    try:
+        resolved = Settings(**given)
+    except ValidationError as failure:
+        raise SettingError(_describe(failure)) from None
+    return dict(resolved)

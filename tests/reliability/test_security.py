@@ -182,15 +182,41 @@ def test_cors_answers_listed_origins_only(cors_client, preflight):
             assert "Access-Control-Allow-Credentials" not in response.headers
 
 
+LOOPBACK_ORIGINS = [
+    "http://localhost:5173",
+    "http://127.0.0.1:8081",
+    "http://[::1]:3000",
+    "https://localhost",
+    "https://127.0.0.1:8443",
+]
+NOT_LOOPBACK_ORIGINS = [
+    "https://evil.example",
+    "null",
+    "http://localhost.evil.example",
+    "http://127.0.0.1.evil.example:8081",
+    "http://localhost:5173.evil.example",
+    "ftp://localhost",
+]
+
+
 @sqlite_only
-def test_the_default_allows_any_origin_without_credentials(client):
+@pytest.mark.parametrize("preflight", [False, True], ids=["request", "preflight"])
+def test_the_default_allows_loopback_origins_only(client, preflight):
     for rule in url_rules():
-        response = client.open(
-            rule.path(),
-            method=rule.write_method or "GET",
-            json={},
-            headers={"Origin": "https://x.example"},
-        )
+        for origin in NOT_LOOPBACK_ORIGINS:
+            response = _cors_request(client, rule, origin, preflight)
+            assert "Access-Control-Allow-Origin" not in response.headers, (str(rule), origin)
+        for origin in LOOPBACK_ORIGINS:
+            response = _cors_request(client, rule, origin, preflight)
+            assert response.headers.get("Access-Control-Allow-Origin") == origin, str(rule)
+            assert "Access-Control-Allow-Credentials" not in response.headers
+
+
+@sqlite_only
+def test_an_explicit_star_allows_any_origin_without_credentials(database_url):
+    client = make_app(database_url, CORS_ORIGINS="*").test_client()
+    for rule in url_rules():
+        response = _cors_request(client, rule, "https://x.example", preflight=False)
         assert response.headers.get("Access-Control-Allow-Origin") == "*", str(rule)
         assert "Access-Control-Allow-Credentials" not in response.headers
 
