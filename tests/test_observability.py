@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+from urllib.parse import quote
+
+import pytest
 
 from lang_portal.observability import JsonFormatter
 from tests.conftest import make_app
@@ -49,3 +52,33 @@ def test_created_sessions_are_logged_after_commit(database_url, caplog):
     assert record.getMessage() == (
         "study session 1 created: group 2, activity 3, request_id=made-it"
     )
+
+
+FORGED = "2026-12-01 12:00:00,000 INFO lang_portal.requests: POST /api/study-sessions/reset 200"
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+@pytest.mark.parametrize(
+    ("method", "path", "text_shows"),
+    [
+        ("GET", "/api/words\n" + FORGED, "GET /api/words\\x0a" + FORGED),
+        ("GET", "/api/words\r\n" + FORGED, "GET /api/words\\x0d\\x0a" + FORGED),
+        ("GET", "/portal/words\x1b[2K\u2028" + FORGED, "GET /portal/words\\x1b[2K\\u2028" + FORGED),
+        ("GET", "/api/words\\x0a", "GET /api/words\\\\x0a"),
+        ("GE\x85T", "/api/words", "GE\\x85T /api/words"),
+    ],
+)
+def test_a_client_cannot_forge_a_log_line(
+    database_url, capsys, log_format, method, path, text_shows
+):
+    client = make_app(database_url, LOG_LEVEL="INFO", LOG_FORMAT=log_format).test_client()
+    capsys.readouterr()
+    client.open(quote(path), method=method, headers={"X-Request-ID": "forge-1"})
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1, lines
+    if log_format == "json":
+        entry = json.loads(lines[0])
+        assert (entry["method"], entry["path"]) == (method, path)
+    else:
+        assert f": {text_shows} " in lines[0]
+        assert lines[0].endswith(" request_id=forge-1")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import re
@@ -15,6 +16,10 @@ from flask import Flask, Response, g, request
 log = logging.getLogger("lang_portal.requests")
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# What could end or overwrite a line in a text log: C0 and C1 controls, DEL, the Unicode
+# line and paragraph separators, and the backslash that starts an escape.
+_UNSAFE_IN_A_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\\]")
+_BREAKS_IN_JSON = re.compile(r"[\x7f-\x9f\u2028\u2029]")
 # JSON needs nothing from a browser; pages and the docs set their own policy.
 JSON_CSP = "default-src 'none'; frame-ancestors 'none'"
 
@@ -32,7 +37,39 @@ class JsonFormatter(logging.Formatter):
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+        # json.dumps escapes C0 controls; these it leaves raw, and some readers end a line at them.
+        return _BREAKS_IN_JSON.sub(
+            lambda match: f"\\u{ord(match.group()):04x}", json.dumps(entry, ensure_ascii=False)
+        )
+
+
+def one_line(text: str) -> str:
+    """``text`` with every control character escaped (``\\n`` -> ``\\x0a``), so it stays one line.
+
+    Backslashes are doubled, so an escape in the log always stands for a control character.
+    """
+
+    def escape(match: re.Match[str]) -> str:
+        character = match.group()
+        if character == "\\":
+            return "\\\\"
+        code = ord(character)
+        return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+    return _UNSAFE_IN_A_LINE.sub(escape, text)
+
+
+class TextFormatter(logging.Formatter):
+    """One line per entry for people: the message is escaped by :func:`one_line`.
+
+    A client's path or method could otherwise carry a newline and forge a log line.
+    A traceback, appended after the message, keeps its own lines.
+    """
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        escaped = copy.copy(record)
+        escaped.message = one_line(record.message)
+        return super().formatMessage(escaped)
 
 
 def configure_logging(level: str, fmt: str) -> None:
@@ -41,7 +78,7 @@ def configure_logging(level: str, fmt: str) -> None:
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("lang_portal")
     root.handlers[:] = [handler]
     root.setLevel(level)
