@@ -2,9 +2,9 @@
 
 It parses the same JSON body, checks both ids are JSON integers and answers 201 with
 a body of the same shape and a Location header. Nothing else: no database, no
-validation models, no logging, no CORS. Its throughput under the same gunicorn
-settings as lang-portal is the most the framework allows on this machine, and
-bench/run.py reports lang-portal's write throughput as a share of it.
+validation models, no logging, no CORS. Its throughput under the same server and
+options as lang-portal (lang_portal.server.serve) is the most the framework allows on
+this machine, and bench/run.py reports lang-portal's write throughput as a share of it.
 
     python bench/floor_app.py --port 5099 --workers 2
 """
@@ -17,9 +17,8 @@ from datetime import UTC, datetime
 
 import click
 from flask import Flask, Response, request
-from gunicorn.app.base import BaseApplication
 
-from lang_portal.server import gunicorn_options
+from lang_portal.server import serve
 
 
 def create_floor_app() -> Flask:
@@ -48,28 +47,13 @@ def create_floor_app() -> Flask:
     return app
 
 
-class FloorServer(BaseApplication):  # type: ignore[misc]
-    """gunicorn with exactly lang-portal's options (lang_portal.server.gunicorn_options)."""
-
-    def __init__(self, options: dict[str, object]) -> None:
-        self.options = options
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
-
-    def load(self) -> Flask:
-        return create_floor_app()
-
-
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5099, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int)
 def main(host: str, port: int, workers: int) -> None:
-    """Serve the floor app under gunicorn with lang-portal's settings."""
-    FloorServer(gunicorn_options(host, port, workers)).run()
+    """Serve the floor app with lang_portal.server.serve, as ``lang-portal serve`` does."""
+    serve(create_floor_app, host, port, workers)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The lang-portal benchmark: real gunicorn servers driven over loopback by wrk.
+"""The lang-portal benchmark: real `lang-portal serve` servers driven over loopback by wrk.
 
     python bench/run.py                      # everything, 15-25 minutes (see bench/README.md)
     python bench/run.py --large 0            # skip the 1M-session database
@@ -8,7 +8,7 @@ It measures, in one run and against the targets of issue 7:
 
 1. POST /api/study-sessions throughput as a share of the floor: bench/floor_app.py, a
    bare Flask app that parses the same JSON and answers 201 without a database, under
-   the same gunicorn settings (lang_portal.server.gunicorn_options, 2 workers) and the
+   the same server and options (lang_portal.server.serve, 2 workers) and the
    same load (wrk, 4 connections). Rounds alternate ours and the floor; the median of
    the per-round ratios is reported. Each round also measures how many SQLite commits
    per second (WAL, synchronous=FULL, one thread) the disk takes right then: with one
@@ -167,7 +167,7 @@ def free_port() -> int:
 
 @dataclass
 class Server:
-    """A gunicorn server (lang-portal or the floor) in its own process group."""
+    """A server (lang-portal or the floor) in its own process group."""
 
     name: str
     command: list[str]
@@ -206,7 +206,7 @@ class Server:
         raise click.ClickException(f"{self.name} did not answer; see {self.log_path}")
 
     def worker_pids(self) -> list[int]:
-        """The gunicorn workers: the children of the master."""
+        """The worker processes: the children of the master."""
         assert self.process is not None
         pid = self.process.pid
         children = Path(f"/proc/{pid}/task/{pid}/children")
@@ -234,7 +234,7 @@ def lang_portal_server(name: str, database: Path, workdir: Path) -> Server:
 
 
 def floor_server(workdir: Path) -> Server:
-    """bench/floor_app.py under the same gunicorn settings."""
+    """bench/floor_app.py under the same server and options."""
     command = [sys.executable, str(BENCH / "floor_app.py")]
     return Server("floor", command, workdir / "floor.log", ready_path="/")
 

@@ -65,11 +65,9 @@ def init_db() -> None:
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
-@click.option(
-    "--workers", default=2, show_default=True, type=int, help="gunicorn worker processes."
-)
+@click.option("--workers", default=2, show_default=True, type=int, help="Worker processes.")
 def serve(host: str, port: int, workers: int) -> None:
-    """Migrate the database, then serve the API with gunicorn."""
+    """Migrate the database, then serve the API (see lang_portal.server)."""
     from lang_portal.server import run
 
     engine = _engine()

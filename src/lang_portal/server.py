@@ -1,22 +1,95 @@
-"""Running lang-portal under gunicorn, the production WSGI server."""
+"""Running lang-portal: gunicorn's process manager, waitress's HTTP handling in each worker.
+
+gunicorn's own workers read a request inside the thread that then runs the app, so a
+client that sends ``Content-Length: 1000`` and one byte holds that thread for as long as
+it likes: eight such clients took a 2-worker server down (issue 13). waitress reads
+every request, body included, in an event loop and hands only complete requests to its
+threads, and it closes a connection that stays silent mid-request. gunicorn still runs
+the processes: the master forks ``workers`` of them on one socket, restarts one that
+dies or stops answering, and stops them gracefully on SIGTERM. docs/performance.md
+("Serving stack") has the measurements behind this choice.
+"""
 
 from __future__ import annotations
 
+import os
+import time
+from collections.abc import Callable
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.workers.base import Worker
+from waitress import wasyncore
+from waitress.channel import HTTPChannel
+from waitress.server import BaseWSGIServer, create_server
 
-from lang_portal import create_app
-
-# Request threads per worker process (gunicorn's gthread worker).
+# Request threads per worker process.
 THREADS = 4
+# Seconds a connection may stay silent before it is closed, mid-request or idle between
+# requests (waitress's channel_timeout), and how often that is checked.
+SILENT_CONNECTION_TIMEOUT = 10
+SILENT_CONNECTION_CHECK = 1
+# Connections one worker keeps open; slow clients each hold one, but no thread.
+CONNECTIONS_PER_WORKER = 1000
+# Bodies up to this size are buffered before the app sees them; the app itself
+# refuses bodies over LANG_PORTAL_MAX_BODY_BYTES (64 KiB by default) with its own 413.
+BUFFERED_BODY_LIMIT = 16 * 1024 * 1024
+# Seconds a worker may go without a heartbeat before the master kills and replaces it.
+WORKER_TIMEOUT = 30
+# Seconds a stopping worker lets requests in progress finish.
+GRACEFUL_TIMEOUT = 10
 
 
-class GunicornServer(BaseApplication):  # type: ignore[misc]
-    """gunicorn with lang-portal's app and options, without a config file."""
+class WaitressWorker(Worker):  # type: ignore[misc]
+    """A gunicorn worker process that serves its app with waitress on the shared socket."""
 
-    def __init__(self, options: dict[str, Any]) -> None:
+    def run(self) -> None:
+        """Serve until the master stops this worker, then let requests in progress finish."""
+        channels: dict[int, Any] = {}
+        server = create_server(
+            self.wsgi,
+            map=channels,
+            sockets=[listener.sock for listener in self.sockets],
+            threads=THREADS,
+            channel_timeout=SILENT_CONNECTION_TIMEOUT,
+            cleanup_interval=SILENT_CONNECTION_CHECK,
+            connection_limit=CONNECTIONS_PER_WORKER,
+            max_request_body_size=BUFFERED_BODY_LIMIT,
+            # X-Forwarded-* is the app's business (LANG_PORTAL_TRUSTED_PROXIES, ProxyFix).
+            clear_untrusted_proxy_headers=False,
+            ident="lang-portal",
+        )
+        while self.alive:
+            self._loop_once(channels)
+            if self.ppid != os.getppid():  # the master died
+                self.log.info("Parent changed, shutting down: %s", self)
+                break
+        self._stop(server, channels)
+
+    def _loop_once(self, channels: dict[int, Any]) -> None:
+        # One round of waitress's event loop, then the heartbeat the master watches.
+        wasyncore.loop(timeout=1.0, map=channels, use_poll=True, count=1)
+        self.notify()
+
+    def _stop(self, server: Any, channels: dict[int, Any]) -> None:
+        for listener in channels.values():
+            if isinstance(listener, BaseWSGIServer):
+                listener.accepting = False
+        deadline = time.monotonic() + self.cfg.graceful_timeout
+        while time.monotonic() < deadline and any(
+            isinstance(channel, HTTPChannel) and channel.requests for channel in channels.values()
+        ):
+            self._loop_once(channels)
+        server.task_dispatcher.shutdown(timeout=1)
+        wasyncore.close_all(channels)
+
+
+class _Server(BaseApplication):  # type: ignore[misc]
+    """gunicorn's master with the given options and app factory, without a config file."""
+
+    def __init__(self, options: dict[str, Any], load_app: Callable[[], Any]) -> None:
         self.options = options
+        self.load_app = load_app
         super().__init__()
 
     def load_config(self) -> None:
@@ -25,21 +98,17 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
                 self.cfg.set(key, value)
 
     def load(self) -> Any:
-        return create_app()
+        return self.load_app()
 
 
-def gunicorn_options(host: str, port: int, workers: int) -> dict[str, Any]:
-    """The gunicorn settings lang-portal serves with (bench/floor_app.py reuses them)."""
+def server_options(host: str, port: int, workers: int) -> dict[str, Any]:
+    """The gunicorn master's settings lang-portal serves with."""
     return {
         "bind": f"{host}:{port}",
         "workers": workers,
-        # Threads, so that a client sending its body slowly holds one thread, not a
-        # whole worker; idle keep-alive connections wait in the event loop, not a thread.
-        "worker_class": "gthread",
-        "threads": THREADS,
-        "timeout": 30,
-        "graceful_timeout": 10,
-        "keepalive": 5,
+        "worker_class": WaitressWorker,
+        "timeout": WORKER_TIMEOUT,
+        "graceful_timeout": GRACEFUL_TIMEOUT,
         "accesslog": None,
         # lang-portal logs each request itself; several servers on one host must not
         # fight over gunicorn's shared control socket.
@@ -47,6 +116,17 @@ def gunicorn_options(host: str, port: int, workers: int) -> dict[str, Any]:
     }
 
 
+def serve(load_app: Callable[[], Any], host: str, port: int, workers: int) -> None:
+    """Serve the WSGI app made by ``load_app`` (in each worker) until SIGTERM or Ctrl-C.
+
+    ``lang-portal serve`` and bench/floor_app.py both call this, so the benchmark's floor
+    runs under exactly the server and options lang-portal does.
+    """
+    _Server(server_options(host, port, workers), load_app).run()
+
+
 def run(host: str, port: int, workers: int) -> None:
-    """Serve on host:port with ``workers`` processes until interrupted."""
-    GunicornServer(gunicorn_options(host, port, workers)).run()
+    """Serve lang-portal on host:port with ``workers`` processes until interrupted."""
+    from lang_portal import create_app
+
+    serve(create_app, host, port, workers)
