@@ -1,8 +1,9 @@
-"""Study activities that lang-portal serves itself: flashcards.
+"""Study activities that lang-portal serves itself: Flashcards, Typing Tutor, Kanji Match.
 
-The seed registers Flashcards with the URL ``/activities/flashcards/``, made absolute
-with LANG_PORTAL_PUBLIC_URL. The page is a shell: its script reads ``group_id`` and
-``session_id`` from the URL and talks to the JSON API like any external activity.
+The seed registers each with a path (``/activities/flashcards/`` and so on), so its
+links follow the host the portal is reached on. Each page is a shell: its script reads
+``group_id`` and ``session_id`` from the URL and talks to the JSON API like any
+external activity (js/activity.js holds what the three share).
 """
 
 from __future__ import annotations
@@ -17,6 +18,18 @@ from lang_portal.pages import blueprint
 def flashcards() -> ResponseReturnValue:
     """The flashcards activity: kanji on the front, reading and meaning on the back."""
     return render_template("activities/flashcards.html")
+
+
+@blueprint.get("/activities/typing-tutor/")
+def typing_tutor() -> ResponseReturnValue:
+    """The Typing Tutor: the English meaning is shown, the learner types the romaji."""
+    return render_template("activities/typing-tutor.html")
+
+
+@blueprint.get("/activities/kanji-match/")
+def kanji_match() -> ResponseReturnValue:
+    """Kanji Match: pair kanji tiles with their readings or meanings against a clock."""
+    return render_template("activities/kanji-match.html")
 
 
 @blueprint.route("/activities/<path:unknown>")
