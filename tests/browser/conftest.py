@@ -1,10 +1,14 @@
 """Fixtures for the browser tests: Debian's Chromium driven by Playwright.
 
 The app runs in a real threaded HTTP server on 127.0.0.1 whose PUBLIC_URL is its own
-address, so the Flashcards launch URL points back at it. Chromium is the system's
-(/usr/bin/chromium, from ``apt-get install chromium``); ``playwright install`` is never
-needed. Without Chromium or without the playwright package, every browser test skips
-and says why. A failing test leaves a full-page screenshot in test-artifacts/.
+address, so the activities' launch URLs point back at it. ``start_portal(public_url=False)``
+leaves PUBLIC_URL unset instead, so links follow the URL each request came in on, and
+``host="localhost"`` gives the portal's URL with that name for the same server.
+
+Chromium is the system's (/usr/bin/chromium, from ``apt-get install chromium``);
+``playwright install`` is never needed. Without Chromium or without the playwright
+package, every browser test skips and says why. A failing test leaves a full-page
+screenshot in test-artifacts/.
 """
 
 from __future__ import annotations
@@ -73,6 +77,7 @@ class Portal:
     """A running lang-portal: its base URL, app and engine (to check the database)."""
 
     url: str
+    port: int
     app: Flask
     engine: Engine
     _stop: list[Callable[[], None]] = field(default_factory=list, repr=False)
@@ -80,17 +85,22 @@ class Portal:
 
 @pytest.fixture
 def start_portal(database_url: str) -> Iterator[Callable[..., Portal]]:
-    """Start lang-portal on a free port with PUBLIC_URL set to it; extra settings allowed."""
+    """Start lang-portal on 127.0.0.1 and a free port; extra settings allowed.
+
+    ``host`` is the name the portal's ``url`` uses for that address (127.0.0.1 or
+    localhost). With ``public_url`` (the default) PUBLIC_URL is the 127.0.0.1 address;
+    without it PUBLIC_URL is unset, so links are built from each request's own URL.
+    """
     started: list[Portal] = []
 
-    def start(**settings: Any) -> Portal:
+    def start(*, host: str = "127.0.0.1", public_url: bool = True, **settings: Any) -> Portal:
         port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        app = make_app(database_url, PUBLIC_URL=url, **settings)
+        settings.setdefault("PUBLIC_URL", f"http://127.0.0.1:{port}" if public_url else "")
+        app = make_app(database_url, **settings)
         server = make_server("127.0.0.1", port, app, threaded=True)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
-        portal = Portal(url, app, app.extensions["lang_portal.engine"])
+        portal = Portal(f"http://{host}:{port}", port, app, app.extensions["lang_portal.engine"])
         portal._stop.append(lambda: (server.shutdown(), thread.join(timeout=5)))
         started.append(portal)
         return portal
@@ -117,9 +127,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 @dataclass
 class BrowserErrors:
-    """JavaScript errors and console errors (CSP violations among them) seen by a page."""
+    """What went wrong in a page: JavaScript and console errors (CSP violations among
+    them) in ``messages``; requests that failed or were answered 400 or above, images
+    included, in ``failed_requests``."""
 
     messages: list[str] = field(default_factory=list)
+    failed_requests: list[str] = field(default_factory=list)
 
     def unexpected(self, *allowed: str) -> list[str]:
         """The messages that match none of the ``allowed`` regular expressions."""
@@ -142,6 +155,22 @@ def _open_page(
         "console",
         lambda message: (
             errors.messages.append(f"console: {message.text}") if message.type == "error" else None
+        ),
+    )
+    page.on(
+        "requestfailed",
+        lambda failed: errors.failed_requests.append(
+            f"{failed.method} {failed.url}: {failed.failure}"
+        ),
+    )
+    page.on(
+        "response",
+        lambda response: (
+            errors.failed_requests.append(
+                f"{response.request.method} {response.url}: {response.status}"
+            )
+            if response.status >= 400
+            else None
         ),
     )
     yield page
