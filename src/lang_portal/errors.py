@@ -80,6 +80,10 @@ def problem(
     return response
 
 
+NOT_SET_UP = (
+    "lang-portal is not set up: its database file does not exist; run `lang-portal init-db`"
+)
+
 _HTTP_DETAILS = {
     404: "no such resource",
     405: "method not allowed for this resource",
@@ -110,6 +114,12 @@ def init_app(app: Flask) -> None:
             detail = _HTTP_DETAILS.get(status, HTTPStatus(status).phrase.lower())
         headers = {k: v for k, v in error.get_headers() if k.lower() in ("allow", "retry-after")}
         return problem(status, detail, headers=headers)
+
+    @app.errorhandler(db.DatabaseNotSetUp)
+    def handle_database_not_set_up(error: db.DatabaseNotSetUp) -> Response:
+        # A set-up step, not an outage: no Retry-After, since waiting will not help.
+        log.error("%s (request_id=%s)", error, g.get("request_id"))
+        return problem(503, NOT_SET_UP)
 
     @app.errorhandler(SQLAlchemyError)
     def handle_database_error(error: SQLAlchemyError) -> Response:

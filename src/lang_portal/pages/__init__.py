@@ -133,6 +133,18 @@ def http_error(error: HTTPException) -> ResponseReturnValue:
     return error_page(status, error.description or HTTPStatus(status).description)
 
 
+@blueprint.errorhandler(db.DatabaseNotSetUp)
+def database_not_set_up(error: db.DatabaseNotSetUp) -> ResponseReturnValue:
+    """No database file yet: a page that names the missing set-up step, not an outage."""
+    log.error("%s (request_id=%s)", error, g.get("request_id"))
+    message = (
+        "lang-portal is not set up: its database file does not exist. "
+        "Run `lang-portal init-db`, then reload this page."
+    )
+    title = "lang-portal is not set up"
+    return render_template("error.html", status=503, title=title, message=message), 503
+
+
 @blueprint.errorhandler(SQLAlchemyError)
 def database_error(error: SQLAlchemyError) -> ResponseReturnValue:
     """A database failure: a page that says so; the details go to the log only."""
