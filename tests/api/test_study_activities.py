@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 
 from lang_portal.schema import groups, study_activities, study_sessions
 from tests.api.test_study_sessions_create import assert_problem
-from tests.conftest import count_rows
+from tests.conftest import count_rows, make_app
 
 ACTIVITY_FIELDS = {"id", "title", "description", "launch_url", "preview_url"}
 SESSION_FIELDS = {
@@ -47,7 +47,71 @@ def test_list_has_absolute_urls(client, engine, app, path):
         assert activity["title"] == row.name and activity["description"] == row.description
         assert activity["launch_url"].startswith(("http://", "https://"))
         assert activity["preview_url"].startswith(("http://", "https://"))
-    assert body[0]["launch_url"] == app.config["PUBLIC_URL"] + "/activities/flashcards/"
+    # Without LANG_PORTAL_PUBLIC_URL, links follow the request (the test client's Host).
+    assert body[0]["launch_url"] == "http://localhost/activities/flashcards/"
+    assert body[0]["preview_url"] == "http://localhost/static/previews/flashcards.svg"
+    # The activities lang-portal serves itself are stored as paths, never as addresses.
+    assert [row.url for row in rows] == [
+        "/activities/flashcards/",
+        "/activities/typing-tutor/",
+        "/activities/kanji-match/",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("base_url", "headers", "expected"),
+    [
+        ("http://127.0.0.1:5099", {}, "http://127.0.0.1:5099"),
+        ("http://localhost:5099", {}, "http://localhost:5099"),
+        ("http://localhost:5000", {}, "http://localhost:5000"),
+        ("https://[::1]:8443", {}, "https://[::1]:8443"),
+        # X-Forwarded-* are ignored unless TRUSTED_PROXIES says a proxy sets them.
+        ("http://127.0.0.1:5099", {"X-Forwarded-Host": "evil.example"}, "http://127.0.0.1:5099"),
+    ],
+)
+def test_links_follow_the_url_the_request_came_in_on(client, base_url, headers, expected):
+    for path in ("/api/study-activities", "/api/study-activities/2"):
+        body = client.get(path, base_url=base_url, headers=headers).get_json()
+        activity = body[1] if isinstance(body, list) else body
+        assert activity["launch_url"] == expected + "/activities/typing-tutor/"
+        assert activity["preview_url"] == expected + "/static/previews/typing-tutor.svg"
+    launch = client.get("/api/study-activities/3/launch", base_url=base_url, headers=headers)
+    assert launch.get_json()["activity"]["launch_url"] == expected + "/activities/kanji-match/"
+
+
+def test_behind_a_trusted_proxy_links_follow_the_forwarded_host(database_url):
+    app = make_app(database_url, TRUSTED_PROXIES=1, ALLOWED_HOSTS="portal.example")
+    forwarded = {"X-Forwarded-Host": "portal.example", "X-Forwarded-Proto": "https"}
+    body = app.test_client().get("/api/study-activities/1", headers=forwarded).get_json()
+    assert body["launch_url"] == "https://portal.example/activities/flashcards/"
+    app.extensions["lang_portal.engine"].dispose()
+
+
+def test_public_url_overrides_the_request(database_url):
+    app = make_app(database_url, PUBLIC_URL="https://lang.example.org")
+    body = app.test_client().get("/api/study-activities/1", base_url="http://127.0.0.1:5099")
+    assert body.get_json()["launch_url"] == "https://lang.example.org/activities/flashcards/"
+    app.extensions["lang_portal.engine"].dispose()
+
+
+def test_init_db_moves_the_seeded_activities_of_an_existing_database(engine):
+    """A database seeded by an earlier release had Typing Tutor and Kanji Match elsewhere."""
+    from lang_portal.cli import prepare_database
+
+    with engine.begin() as connection:
+        connection.execute(
+            update(study_activities)
+            .where(study_activities.c.id > 1)
+            .values(url="http://localhost:8081/typing-tutor/", sessions_count=4)
+        )
+    prepare_database(engine)
+    rows = activity_rows(engine)
+    assert [row.url for row in rows] == [
+        "/activities/flashcards/",
+        "/activities/typing-tutor/",
+        "/activities/kanji-match/",
+    ]
+    assert [row.sessions_count for row in rows] == [0, 4, 4]  # counters are left alone
 
 
 def test_detail_and_404(client):

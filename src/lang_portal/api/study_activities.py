@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
 from pydantic import BaseModel
 from sqlalchemy import Connection
 
+from lang_portal import links
 from lang_portal.api.pagination import PageQuery, page_body
 from lang_portal.api.routing import api
 from lang_portal.api.study_sessions import StudySessionPage
@@ -16,7 +16,7 @@ from lang_portal.queries import groups, study_activities, study_sessions
 
 
 class StudyActivity(BaseModel):
-    """An activity; ``launch_url`` and ``preview_url`` are absolute."""
+    """An activity; ``launch_url`` and ``preview_url`` are absolute (see lang_portal.links)."""
 
     id: int
     title: str
@@ -41,7 +41,7 @@ class LaunchData(BaseModel):
 
 def get_or_404(connection: Connection, study_activity_id: int) -> dict[str, Any]:
     """The activity with this id, or a 404."""
-    activity = study_activities.get(connection, study_activity_id, current_app.config["PUBLIC_URL"])
+    activity = study_activities.get(connection, study_activity_id, links.base_url())
     if activity is None:
         raise not_found("study activity")
     return activity
@@ -50,7 +50,7 @@ def get_or_404(connection: Connection, study_activity_id: int) -> dict[str, Any]
 @api.get("/study-activities", response=list[StudyActivity])
 def list_study_activities(connection: Connection) -> list[dict[str, Any]]:
     """List every study activity."""
-    return study_activities.all_activities(connection, current_app.config["PUBLIC_URL"])
+    return study_activities.all_activities(connection, links.base_url())
 
 
 @api.get("/study-activities/<id:study_activity_id>", response=StudyActivity, errors=(404,))

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, current_app, redirect, render_template, request, url_for
+from flask import abort, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import Connection
 
-from lang_portal import db
+from lang_portal import db, links
 from lang_portal.pages import blueprint
 from lang_portal.pages.chart import reviews_chart
 from lang_portal.pages.params import Pager, choice, page_number
@@ -45,10 +45,6 @@ GROUP_COLUMNS = (("name", "Group"), ("words_count", "Words"))
 ORDERS = ("asc", "desc")
 
 
-def _public_url() -> str:
-    return current_app.config["PUBLIC_URL"]
-
-
 def _sorting(default_sort: str, allowed: tuple[tuple[str, str], ...]) -> tuple[str, str]:
     """The (sort_by, order) asked for in the query string, checked against ``allowed``."""
     sort_by = choice(request.args, "sort_by", [key for key, _ in allowed], default_sort)
@@ -64,7 +60,7 @@ def _group_or_404(connection: Connection, group_id: int) -> dict[str, Any]:
 
 
 def _activity_or_404(connection: Connection, study_activity_id: int) -> dict[str, Any]:
-    activity = study_activities.get(connection, study_activity_id, _public_url())
+    activity = study_activities.get(connection, study_activity_id, links.base_url())
     if activity is None:
         abort(404, f"There is no study activity with id {study_activity_id}.")
     return activity
@@ -161,7 +157,7 @@ def group_page(group_id: int) -> ResponseReturnValue:
         recent = study_sessions.group_page(
             connection, group_id, "created_at", True, 0, RECENT_SESSIONS
         )
-        activities = study_activities.all_activities(connection, _public_url())
+        activities = study_activities.all_activities(connection, links.base_url())
     return render_template(
         "group.html",
         active="groups",
@@ -196,7 +192,7 @@ def group_sessions_page(group_id: int) -> ResponseReturnValue:
 def study_activities_page() -> ResponseReturnValue:
     """The launchpad: every study activity, each with a way to start it."""
     with db.reading() as connection:
-        activities = study_activities.all_activities(connection, _public_url())
+        activities = study_activities.all_activities(connection, links.base_url())
     return render_template("study_activities.html", active="study", activities=activities)
 
 
@@ -266,7 +262,7 @@ def settings_page() -> ResponseReturnValue:
         "settings.html",
         active="settings",
         totals=totals,
-        public_url=_public_url(),
+        public_url=links.base_url(),
         # Said only while it is true: a shared ?reset=done link cannot claim a reset.
         reset_done=request.args.get("reset") == "done" and totals["sessions"] == 0,
     )

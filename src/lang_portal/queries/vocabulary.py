@@ -64,9 +64,16 @@ def add_words(connection: Connection, group_id: int, batch: Iterable[dict[str, A
 
 
 def ensure_study_activity(connection: Connection, activity: dict[str, str]) -> None:
-    """Add a study activity unless one with its name exists."""
+    """Add a bundled study activity, or bring the one with its name up to date.
+
+    The bundled activities belong to lang-portal: a release that moves one (as Typing
+    Tutor and Kanji Match moved from outside addresses into lang-portal itself) updates
+    the rows of an existing database, so that no dead link survives an upgrade.
+    """
+    upsert = db.upsert(connection, study_activities, ["name"]).values(**activity)
     connection.execute(
-        db.upsert(connection, study_activities, ["name"])
-        .values(**activity)
-        .on_conflict_do_nothing(index_elements=["name"])
+        upsert.on_conflict_do_update(
+            index_elements=["name"],
+            set_={column: upsert.excluded[column] for column in activity if column != "name"},
+        )
     )
