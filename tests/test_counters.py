@@ -202,7 +202,7 @@ def random_writes(client, rng: random.Random, clock: Clock, steps: int) -> Count
             assert response.headers["Idempotent-Replayed"] == "true"
             done["replay"] += 1
         elif roll >= 0.985 and step < steps * 3 // 4:  # leave history to check
-            response = client.post("/api/study-sessions/reset")
+            response = client.post("/api/study-sessions/reset", json={})
             assert response.status_code == 200
             session_ids.clear()
             replay_keys.clear()
@@ -234,7 +234,7 @@ def test_counters_are_zero_after_a_reset(client, engine):
             == 201
         )
 
-    assert client.post("/api/study-sessions/reset").status_code == 200
+    assert client.post("/api/study-sessions/reset", json={}).status_code == 200
 
     expected = assert_counters_match(engine)
     assert expected["study_sessions"] == {} and expected["daily_activity"] == {}

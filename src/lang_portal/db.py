@@ -15,6 +15,7 @@ on, a busy timeout, and write transactions that take the write lock at BEGIN
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 import os
 import threading
@@ -459,3 +460,19 @@ def is_unavailable(error: BaseException) -> bool:
         | exc.TimeoutError
         | DatabaseNotSetUp,
     )
+
+
+def try_transaction_lock(connection: Connection, name: str) -> bool:
+    """Take a lock named ``name`` until this write transaction ends; False if it is held.
+
+    PostgreSQL: a transaction-level advisory lock, released at COMMIT or ROLLBACK, or
+    when the session dies with its worker, so it can never outlive the work it guards.
+    SQLite: write transactions already run one at a time (BEGIN IMMEDIATE), so the
+    lock is always free by the time a writer gets here.
+    """
+    if connection.dialect.name != "postgresql":
+        return True
+    digest = hashlib.sha256(name.encode()).digest()
+    key = int.from_bytes(digest[:8], "big", signed=True)
+    locked = connection.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key})
+    return locked.scalar_one()

@@ -11,32 +11,32 @@ The policy, also written in the API docs:
   the same key.
 - Keys are kept for LANG_PORTAL_IDEMPOTENCY_TTL_HOURS (24 by default), then removed.
 
-Claiming a key is an INSERT against the primary key, so two workers, or two hosts
-sharing PostgreSQL, can never both run the same request: the database decides.
-The stored response is written in the same transaction as the work it describes.
+The key is claimed in the same transaction as the work it guards, by an INSERT on
+its primary key, and the response is stored there too. So a claim can never outlive
+its work: if the work fails, or its worker dies, the transaction rolls back claim and
+work together, and a retry with the same key runs afresh. Two workers, or two hosts
+sharing PostgreSQL, can never both run the same request: the database decides. On
+SQLite writers take turns, so a retry waits for the first request and then replays
+it; on PostgreSQL a retry that finds the first request still running gets a 409.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from flask import Response, current_app, request
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, delete, select
 
 from lang_portal import db
 from lang_portal.errors import ApiError, FieldError
 from lang_portal.schema import idempotency_keys
 
-log = logging.getLogger("lang_portal.idempotency")
-
 HEADER = "Idempotency-Key"
-# A claim older than this belongs to a request whose worker died; it may be taken over.
-STALE_AFTER = timedelta(seconds=60)
 _PURGE_EVERY_SECONDS = 600.0
 _last_purge = 0.0
 
@@ -59,16 +59,15 @@ def key_from_request() -> str | None:
     return key
 
 
-def _fingerprint() -> str:
-    """A digest of what makes two requests the same: endpoint, URL arguments, body."""
-    body = json.loads(request.get_data(cache=True) or b"null")
+def fingerprint(body: Any) -> str:
+    """A digest of what makes two requests the same: endpoint, URL arguments, JSON body."""
     canonical = json.dumps(
         [request.endpoint, request.view_args, body], sort_keys=True, separators=(",", ":")
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _replay(row: object) -> Response:
+def _replay(row: Any) -> Response:
     response = Response(row.response_body, status=row.status_code, mimetype="application/json")
     if row.location:
         response.headers["Location"] = row.location
@@ -76,56 +75,40 @@ def _replay(row: object) -> Response:
     return response
 
 
-def _claim(key: str, fingerprint: str) -> Response | None:
-    """Take the key for this request, or answer from what the key already holds."""
-    now = datetime.now(UTC)
-    with db.writing() as connection:
-        _purge_expired(connection, now)
-        claim = db.upsert(connection, idempotency_keys, ["key"]).values(
-            key=key, fingerprint=fingerprint, created_at=now, locked_at=now
+def _claim(connection: Connection, key: str, digest: str) -> Response | None:
+    """Take the key in this transaction, or answer from the response it already holds."""
+    if not db.try_transaction_lock(connection, f"idempotency:{key}"):
+        raise ApiError(
+            409,
+            "a request with this Idempotency-Key is still in progress; retry shortly",
+            headers={"Retry-After": "1"},
         )
-        claimed = connection.execute(
-            claim.on_conflict_do_nothing(index_elements=["key"]).returning(idempotency_keys.c.key)
-        ).first()
-        if claimed is not None:
-            return None
-        row = connection.execute(
-            select(idempotency_keys).where(idempotency_keys.c.key == key)
-        ).one_or_none()
-        if row is None:  # the first request failed and released the key just now
-            raise ApiError(409, "a request with this Idempotency-Key was just retried; try again")
-        if row.fingerprint != fingerprint:
-            raise ApiError(422, "this Idempotency-Key was already used with a different request")
-        if row.status_code is not None:
-            return _replay(row)
-        if row.locked_at > now - STALE_AFTER:
-            raise ApiError(
-                409,
-                "a request with this Idempotency-Key is still in progress; retry shortly",
-                headers={"Retry-After": "1"},
-            )
-        # Only one of several racing takeovers matches the old locked_at.
-        taken = connection.execute(
-            update(idempotency_keys)
-            .where(idempotency_keys.c.key == key, idempotency_keys.c.locked_at == row.locked_at)
-            .values(locked_at=now)
-        ).rowcount
-        if not taken:
-            raise ApiError(409, "a request with this Idempotency-Key is still in progress")
+    now = datetime.now(UTC)
+    _purge_expired(connection, now)
+    claim = db.upsert(connection, idempotency_keys, ["key"]).values(
+        key=key, fingerprint=digest, created_at=now, locked_at=now
+    )
+    claimed = connection.execute(
+        claim.on_conflict_do_nothing(index_elements=["key"]).returning(idempotency_keys.c.key)
+    ).first()
+    if claimed is not None:
         return None
+    row = connection.execute(select(idempotency_keys).where(idempotency_keys.c.key == key)).one()
+    if row.fingerprint != digest:
+        raise ApiError(422, "this Idempotency-Key was already used with a different request")
+    return _replay(row)
 
 
-def _release(key: str) -> None:
-    """Forget an unfinished claim so the client can retry with the same key."""
-    try:
-        with db.writing() as connection:
-            connection.execute(
-                delete(idempotency_keys).where(
-                    idempotency_keys.c.key == key, idempotency_keys.c.status_code.is_(None)
-                )
-            )
-    except Exception:  # the claim goes stale and is taken over on the next retry
-        log.warning("could not release Idempotency-Key claim", exc_info=True)
+def _store(connection: Connection, key: str, response: Response) -> None:
+    connection.execute(
+        idempotency_keys.update()
+        .where(idempotency_keys.c.key == key)
+        .values(
+            status_code=response.status_code,
+            response_body=response.get_data(as_text=True),
+            location=response.headers.get("Location"),
+        )
+    )
 
 
 def _purge_expired(connection: Connection, now: datetime) -> None:
@@ -145,24 +128,17 @@ def purge_expired(connection: Connection, now: datetime) -> int:
     ).rowcount
 
 
-def run_once(key: str, work: Callable[[Connection], Response]) -> Response:
-    """Run ``work`` in a write transaction at most once for this key and request."""
-    stored = _claim(key, _fingerprint())
+def run_once(
+    connection: Connection, key: str, digest: str, work: Callable[[Connection], Response]
+) -> Response:
+    """Run ``work`` at most once for this key and request, in the caller's write transaction.
+
+    ``digest`` is the request's :func:`fingerprint`. Whatever ``work`` raises rolls
+    back the claim with the work, so nothing is stored for a failed request.
+    """
+    stored = _claim(connection, key, digest)
     if stored is not None:
         return stored
-    try:
-        with db.writing() as connection:
-            response = work(connection)
-            connection.execute(
-                update(idempotency_keys)
-                .where(idempotency_keys.c.key == key)
-                .values(
-                    status_code=response.status_code,
-                    response_body=response.get_data(as_text=True),
-                    location=response.headers.get("Location"),
-                )
-            )
-    except BaseException:
-        _release(key)
-        raise
+    response = work(connection)
+    _store(connection, key, response)
     return response

@@ -310,7 +310,7 @@ class TestStats:
             "active_groups": 1,
             "current_streak": 1,
         }
-        assert client.post("/api/study-sessions/reset").status_code == 200
+        assert client.post("/api/study-sessions/reset", json={}).status_code == 200
         assert client.get(STATS).get_json() == {
             "total_vocabulary": 263,
             "total_words_studied": 0,

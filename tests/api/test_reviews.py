@@ -296,8 +296,9 @@ class TestReset:
         ("data", "headers"),
         [
             (b"", {"Content-Type": "application/json"}),  # exactly what the frontend sends
-            (None, {}),
+            (None, {"Content-Type": "application/json"}),
             (b"{}", {"Content-Type": "application/json"}),
+            (b"[]", {"Content-Type": "application/json; charset=utf-8"}),
         ],
     )
     def test_deletes_the_history_and_keeps_the_vocabulary(self, client, engine, data, headers):

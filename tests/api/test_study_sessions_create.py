@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -186,131 +185,6 @@ def test_wrong_method_is_405_with_allow(client):
     response = client.delete(URL)
     assert_problem(response, 405)
     assert "POST" in response.headers["Allow"]
-
-
-class TestIdempotency:
-    def test_same_key_same_body_replays(self, client, engine):
-        headers = {"Idempotency-Key": '"8e03978e-40d5-43e8-bc93-6894a57f9324"'}
-        first = client.post(URL, json=VALID, headers=headers)
-        second = client.post(URL, json=VALID, headers=headers)
-        assert first.status_code == second.status_code == 201
-        assert first.get_json() == second.get_json()
-        assert second.headers["Idempotent-Replayed"] == "true"
-        assert second.headers["Location"] == first.headers["Location"]
-        assert "Idempotent-Replayed" not in first.headers
-        assert count_rows(engine, "study_sessions") == 1
-
-    def test_key_is_the_same_whether_quoted_or_bare_and_across_aliases(self, client, engine):
-        first = client.post(URL, json=VALID, headers={"Idempotency-Key": "abc"})
-        again = client.post("/study_sessions", json=VALID, headers={"Idempotency-Key": '"abc"'})
-        assert again.get_json()["id"] == first.get_json()["id"]
-        assert count_rows(engine, "study_sessions") == 1
-
-    def test_same_key_other_body_is_422(self, client, engine):
-        headers = {"Idempotency-Key": "key-1"}
-        assert client.post(URL, json=VALID, headers=headers).status_code == 201
-        assert_problem(client.post(URL, json={**VALID, "group_id": 2}, headers=headers), 422)
-        assert count_rows(engine, "study_sessions") == 1
-
-    def test_failed_request_does_not_use_up_the_key(self, client, engine):
-        headers = {"Idempotency-Key": "key-2"}
-        assert_problem(client.post(URL, json={**VALID, "group_id": 999}, headers=headers), 400)
-        assert count_rows(engine, "idempotency_keys") == 0
-        assert client.post(URL, json={**VALID, "group_id": 999}, headers=headers).status_code == 400
-
-    def test_in_flight_key_is_409(self, client, engine):
-        from lang_portal.schema import idempotency_keys
-
-        now = datetime.now(UTC)
-        with engine.begin() as connection:
-            connection.execute(
-                idempotency_keys.insert().values(
-                    key="busy", fingerprint="x" * 64, created_at=now, locked_at=now
-                )
-            )
-        # A different fingerprint is still 422; the same request while in flight is 409.
-        assert_problem(client.post(URL, json=VALID, headers={"Idempotency-Key": "busy"}), 422)
-        with engine.begin() as connection:
-            connection.execute(idempotency_keys.delete())
-        # Make a real claim look in flight by stopping it between claim and completion.
-        from lang_portal import idempotency
-
-        fingerprint = {}
-        original = idempotency._fingerprint
-
-        def capture():
-            fingerprint["value"] = original()
-            return fingerprint["value"]
-
-        idempotency._fingerprint = capture
-        try:
-            client.post(URL, json=VALID, headers={"Idempotency-Key": "probe"})
-        finally:
-            idempotency._fingerprint = original
-        with engine.begin() as connection:
-            connection.execute(
-                idempotency_keys.insert().values(
-                    key="busy", fingerprint=fingerprint["value"], created_at=now, locked_at=now
-                )
-            )
-        response = client.post(URL, json=VALID, headers={"Idempotency-Key": "busy"})
-        assert_problem(response, 409)
-        assert response.headers["Retry-After"] == "1"
-        assert count_rows(engine, "study_sessions") == 1  # only the probe's
-
-    def test_stale_in_flight_claim_is_taken_over(self, client, engine):
-        from lang_portal import idempotency
-        from lang_portal.schema import idempotency_keys
-
-        client.post(URL, json=VALID, headers={"Idempotency-Key": "first"})
-        with engine.begin() as connection:
-            fingerprint = connection.execute(select(idempotency_keys.c.fingerprint)).scalar_one()
-            old = datetime.now(UTC) - idempotency.STALE_AFTER - timedelta(seconds=5)
-            connection.execute(
-                idempotency_keys.insert().values(
-                    key="dead", fingerprint=fingerprint, created_at=old, locked_at=old
-                )
-            )
-        assert client.post(URL, json=VALID, headers={"Idempotency-Key": "dead"}).status_code == 201
-        assert count_rows(engine, "study_sessions") == 2
-
-    @pytest.mark.parametrize("key", ["", '""', "x" * 256, "caf\u00e9", "tab\there"])
-    def test_invalid_keys_are_400(self, client, engine, key):
-        response = client.post(URL, json=VALID, headers={"Idempotency-Key": key})
-        assert_problem(response, 400)
-        assert count_rows(engine, "study_sessions") == 0
-
-    def test_expired_keys_are_purged(self, app, engine):
-        from lang_portal import idempotency
-        from lang_portal.schema import idempotency_keys
-
-        old = datetime.now(UTC) - timedelta(hours=25)
-        with engine.begin() as connection:
-            connection.execute(
-                idempotency_keys.insert().values(
-                    key="old", fingerprint="f" * 64, status_code=201, created_at=old, locked_at=old
-                )
-            )
-        with app.app_context(), engine.begin() as connection:
-            assert idempotency.purge_expired(connection, datetime.now(UTC)) == 1
-        assert count_rows(engine, "idempotency_keys") == 0
-
-    def test_twenty_concurrent_requests_with_one_key_create_one_row(self, live_server, engine):
-        import requests
-
-        def post(_: int) -> requests.Response:
-            return requests.post(
-                live_server + URL, json=VALID, headers={"Idempotency-Key": "race"}, timeout=30
-            )
-
-        with ThreadPoolExecutor(max_workers=20) as pool:
-            responses = list(pool.map(post, range(20)))
-        statuses = sorted(r.status_code for r in responses)
-        assert set(statuses) <= {201, 409}, statuses
-        assert 201 in statuses
-        ids = {r.json()["id"] for r in responses if r.status_code == 201}
-        assert len(ids) == 1
-        assert count_rows(engine, "study_sessions") == 1
 
 
 class TestToken:

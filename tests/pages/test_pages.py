@@ -190,7 +190,7 @@ def test_the_reset_notice_shows_only_when_the_history_is_empty(client):
     start_session(client, 3)
     _, text = get_page(client, "/portal/settings?reset=done")
     assert "The study history was deleted." not in text
-    assert client.post("/api/study-sessions/reset").status_code == 200
+    assert client.post("/api/study-sessions/reset", json={}).status_code == 200
     _, text = get_page(client, "/portal/settings?reset=done")
     assert "The study history was deleted." in text
 

@@ -107,7 +107,7 @@ def servers(shared_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 @pytest.fixture
 def urls(servers: list[Gunicorn], engine: Engine) -> list[str]:
     """The servers' base URLs, after a reset that empties the history."""
-    reset = requests.post(servers[0].url + SESSIONS + "/reset", timeout=30)
+    reset = requests.post(servers[0].url + SESSIONS + "/reset", json={}, timeout=30)
     assert reset.status_code == 200
     assert count_rows(engine, "study_sessions") == count_rows(engine, "idempotency_keys") == 0
     return [server.url for server in servers]
@@ -294,7 +294,7 @@ def test_resets_during_writes_leave_counters_equal_to_the_rows(urls, engine):
 
     def reset_for_a_while(index: int) -> None:
         while time.monotonic() < deadline:
-            reset = requests.post(urls[index % 2] + SESSIONS + "/reset", timeout=30)
+            reset = requests.post(urls[index % 2] + SESSIONS + "/reset", json={}, timeout=30)
             tally.record("reset", reset, (200,))
             time.sleep(0.1)
 

@@ -75,7 +75,7 @@ SCRIPT: list[tuple[str, str, Any, dict[str, str]]] = [
     ("GET", "/api/groups?page=0", None, {}),
     ("DELETE", "/api/groups", None, {}),
     # Reset, and what is left.
-    ("POST", "/api/study-sessions/reset", None, {}),
+    ("POST", "/api/study-sessions/reset", None, {"Content-Type": "application/json"}),
     ("GET", "/api/dashboard/stats", None, {}),
     ("GET", "/api/words/4", None, {}),
 ]

@@ -46,3 +46,11 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., Gunicorn]]:
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def study_session_id(client) -> int:
+    """An existing study session, so review routes get past their 404."""
+    response = client.post("/api/study-sessions", json={"group_id": 1, "study_activity_id": 1})
+    assert response.status_code == 201
+    return response.get_json()["id"]

@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import inspect
 
+from lang_portal.api.body import MAX_DEPTH
 from lang_portal.schema import metadata
 from tests.reliability.support import (
     UrlRule,
@@ -191,14 +192,6 @@ QUERY_STRINGS = st.one_of(
 
 
 # -- fixtures and checks ------------------------------------------------------------------
-
-
-@pytest.fixture
-def study_session_id(client) -> int:
-    """An existing study session, so review routes get past their 404."""
-    response = client.post("/api/study-sessions", json={"group_id": 1, "study_activity_id": 1})
-    assert response.status_code == 201
-    return response.get_json()["id"]
 
 
 REDIRECTS = {301, 302, 303, 307, 308}
@@ -426,6 +419,9 @@ NESTED_BODIES = {
 }
 
 
+TOO_DEEP = f"request body is nested deeper than {MAX_DEPTH} levels"
+
+
 @sqlite_only
 @pytest.mark.parametrize("shape", NESTED_BODIES)
 def test_json_nested_10000_levels_deep_is_a_400(client, engine, study_session_id, shape):
@@ -437,36 +433,37 @@ def test_json_nested_10000_levels_deep_is_a_400(client, engine, study_session_id
             content_type="application/json",
             headers={"Idempotency-Key": f"nested-{shape}"},
         )
-        if rule in BODY_ENDPOINTS:
-            assert_answered(response, {400})
-            assert response.get_json()["error"] == "request body is not valid JSON"
-            assert snapshot(engine) == before
-        else:  # the route reads no body, so the nesting never reaches a parser
-            assert_answered(response)
+        assert_answered(response, {400})
+        assert response.get_json()["error"] in (TOO_DEEP, "request body is not valid JSON")
+        assert snapshot(engine) == before
 
 
 @sqlite_only
-@pytest.mark.parametrize("rule", BODY_ENDPOINTS, ids=str)
-def test_nesting_around_the_recursion_limit_never_crashes(client, study_session_id, rule):
-    """Valid bodies carrying an ignored field nested 800 to 1,200 levels deep.
+@pytest.mark.parametrize("rule", WRITE_ENDPOINTS, ids=str)
+def test_bodies_nest_at_most_64_levels_deep_on_every_write(client, engine, study_session_id, rule):
+    """64 levels are accepted; 65 and Python's recursion limit (about 1,000) are a 400.
 
-    Around Python's recursion limit the parser may accept what later code (the
-    idempotency fingerprint) must serialise again; every depth is a 2xx or a 400.
+    Around the recursion limit the parser used to accept what later code (the
+    idempotency fingerprint) had to serialise again: a 500. Now nothing that deep
+    gets past the parser, and nothing is written.
     """
     path = rule.path(study_session_id=study_session_id)
-    statuses = set()
-    for depth in range(800, 1201, 25):
-        extra = b"[" * depth + b"]" * depth
-        raw = dump(body_example(rule))[:-1] + b', "extra": ' + extra + b"}"
-        response = client.post(
-            path,
-            data=raw,
-            content_type="application/json",
-            headers={"Idempotency-Key": f"d{depth}"},
-        )
-        assert_answered(response)
-        statuses.add(response.status_code)
-    assert statuses & {200, 201} and 400 in statuses  # both sides of the limit were reached
+
+    def post(depth: int) -> Any:
+        # The example object is one level; "extra" adds ``depth - 1`` more.
+        extra = b"[" * (depth - 1) + b"]" * (depth - 1)
+        raw = dump({**(body_example(rule) or {}), "extra": None})
+        raw = raw.replace(b'"extra": null', b'"extra": ' + extra)
+        headers = {"Idempotency-Key": f"d{depth}"}
+        return client.post(path, data=raw, content_type="application/json", headers=headers)
+
+    assert 200 <= post(MAX_DEPTH).status_code < 300
+    before = snapshot(engine)
+    for depth in (MAX_DEPTH + 1, 980, 1000, 1200):
+        response = post(depth)
+        assert_answered(response, {400})
+        assert response.get_json()["error"] == TOO_DEEP
+    assert snapshot(engine) == before
 
 
 # -- slow and unbounded bodies against a real server ----------------------------------------

@@ -33,43 +33,76 @@ _TYPE_NAMES = {
 _RANK = {"missing": 0, **dict.fromkeys(_TYPE_NAMES, 1)}
 
 
+# Deeper than any request lang-portal takes (a review batch is 3 levels deep), and far
+# short of where Python's own recursion limit would turn a body into a 500.
+MAX_DEPTH = 64
+
+
 def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def json_object() -> dict[str, Any]:
-    """The request body as a JSON object.
+def _depth(value: Any) -> int:
+    """How deeply arrays and objects nest in a parsed JSON value (a scalar is 0)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in item)
+    return deepest
 
-    Raises ApiError: 415 unless the Content-Type is application/json, 400 for an
-    empty body, invalid UTF-8, invalid JSON or anything but an object. Werkzeug
-    raises 413 itself when the body is over MAX_CONTENT_LENGTH.
+
+def json_payload() -> Any:
+    """The body of a write, read once and parsed as strict JSON; None when it is empty.
+
+    Every write needs ``Content-Type: application/json``, even with an empty body: a
+    browser cannot send that type to another origin without a CORS preflight, so no
+    plain form, ``no-cors`` fetch or beacon from another site can write.
+
+    Raises ApiError: 415 for another Content-Type, 400 for invalid UTF-8, invalid JSON
+    or nesting deeper than MAX_DEPTH; RequestEntityTooLarge (413) over the size limit.
     """
     if request.mimetype != "application/json":
         raise ApiError(415, "Content-Type must be application/json")
-    raw = raw_body()
+    raw = _raw_body()
     if not raw.strip():
-        raise ApiError(400, "request body is empty; send a JSON object")
+        return None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ApiError(400, "request body is not valid UTF-8") from None
+    too_deep = ApiError(400, f"request body is nested deeper than {MAX_DEPTH} levels")
     try:
         data = json.loads(text, parse_constant=_reject_constant)
-    except (ValueError, RecursionError):
+    except RecursionError:
+        raise too_deep from None
+    except ValueError:
         raise ApiError(400, "request body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise ApiError(400, "request body must be a JSON object")
+    if _depth(data) > MAX_DEPTH:
+        raise too_deep
     return data
 
 
-def raw_body() -> bytes:
+def json_object(payload: Any) -> dict[str, Any]:
+    """A write's parsed body as the JSON object a body model needs, else a 400."""
+    if payload is None:
+        raise ApiError(400, "request body is empty; send a JSON object")
+    if not isinstance(payload, dict):
+        raise ApiError(400, "request body must be a JSON object")
+    return payload
+
+
+def _raw_body() -> bytes:
     """The request body, refused with 413 when it is over MAX_CONTENT_LENGTH.
 
     Werkzeug refuses a body whose Content-Length is over the limit, but it stops
     reading a chunked body (no Content-Length) at the limit without a word, which
     would hand on a truncated body. So one byte past the limit is read here.
     """
-    raw = request.get_data(cache=True)
+    raw = request.get_data(cache=False)
     limit = request.max_content_length
     at_limit = request.content_length is None and limit is not None and len(raw) >= limit
     if at_limit and request.environ["wsgi.input"].read(1):

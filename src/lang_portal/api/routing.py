@@ -6,11 +6,19 @@ under ``/api``, ``/api/v1``, the underscore spellings and (for the routes the
 lang-portal React frontend calls) the legacy path without ``/api``, all as one
 endpoint. The same declarations produce the OpenAPI document.
 
-Around each view the registry does, in order: the token check (writes), rate
-limiting (writes), query and body parsing and validation, the database
-transaction, the idempotency record, and the response's serialisation through
-its pydantic model. Views therefore receive a connection and validated models,
-and return plain data.
+Around each view the registry does, in order (a test holds this order):
+
+1. writes only: the identity check (the API token), then the write rate limit, so
+   that a refused request never spends a valid client's budget;
+2. writes only: the body, read once: ``Content-Type: application/json`` (415),
+   the size limit (413), strict JSON no deeper than 64 levels (400);
+3. writes only: the ``Idempotency-Key`` header (400 when malformed);
+4. query and body validation against the route's models (400);
+5. one database transaction: a read snapshot, or for a write the idempotency
+   claim, the view and the stored response together;
+6. the response's serialisation through its pydantic model.
+
+Views therefore receive a connection and validated models, and return plain data.
 """
 
 from __future__ import annotations
@@ -128,35 +136,43 @@ class Api:
 
 
 def _handler(route: Route) -> Callable[..., Response]:
+    """The Flask view for a route: the steps every request takes, in this order."""
+
     @functools.wraps(route.view)
     def handle(**view_args: Any) -> Response:
-        if route.write:
-            security.require_token()
-            security.check_write_limit()
-            # Read the body even on routes that ignore it, so that every write
-            # answers 413 over the size limit.
-            request_body.raw_body()
-        arguments = dict(view_args)
-        if route.query is not None:
-            # A parameter given twice keeps both values, so a one-value field refuses it
-            # (400) instead of silently taking the first.
-            query = {k: v[0] if len(v) == 1 else v for k, v in request.args.lists()}
-            arguments["query"] = request_body.validate(route.query, query)
-        if route.body is not None:
-            arguments["body"] = request_body.validate(route.body, request_body.json_object())
         if not route.write:
+            arguments = _arguments(route, view_args, payload=None)
             with db.reading() as connection:
                 return _render(route, route.view(connection, **arguments))
+        security.require_token()
+        security.check_write_limit()
+        payload = request_body.json_payload()
         key = idempotency.key_from_request() if route.idempotent else None
-        if key is None:
-            with db.writing() as connection:
+        arguments = _arguments(route, view_args, payload)
+        with db.writing() as connection:
+            if key is None:
                 return _render(route, route.view(connection, **arguments))
-        return idempotency.run_once(
-            key,
-            lambda connection: _render(route, route.view(connection, **arguments)),
-        )
+            return idempotency.run_once(
+                connection,
+                key,
+                idempotency.fingerprint(payload),
+                lambda connection: _render(route, route.view(connection, **arguments)),
+            )
 
     return handle
+
+
+def _arguments(route: Route, view_args: dict[str, Any], payload: Any) -> dict[str, Any]:
+    """The view's keyword arguments: its URL values and its validated query and body."""
+    arguments = dict(view_args)
+    if route.query is not None:
+        # A parameter given twice keeps both values, so a one-value field refuses it
+        # (400) instead of silently taking the first.
+        query = {k: v[0] if len(v) == 1 else v for k, v in request.args.lists()}
+        arguments["query"] = request_body.validate(route.query, query)
+    if route.body is not None:
+        arguments["body"] = request_body.validate(route.body, request_body.json_object(payload))
+    return arguments
 
 
 def _render(route: Route, result: Any) -> Response:

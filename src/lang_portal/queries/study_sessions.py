@@ -17,6 +17,7 @@ from sqlalchemy import (
     Integer,
     Select,
     bindparam,
+    case,
     cast,
     delete,
     func,
@@ -281,6 +282,7 @@ def reviewed_words(
     return [dict(row._mapping) for row in rows], total
 
 
+_REVIEWED_AT = bindparam("now", type_=study_sessions.c.last_review_at.type)
 _ADD_REVIEWS_TO_SESSION = (
     update(study_sessions)
     .where(study_sessions.c.id == bindparam("counted_session_id", type_=study_sessions.c.id.type))
@@ -289,7 +291,12 @@ _ADD_REVIEWS_TO_SESSION = (
         + bindparam("reviews", type_=Integer),
         correct_count=study_sessions.c.correct_count + bindparam("right", type_=Integer),
         wrong_count=study_sessions.c.wrong_count + bindparam("wrong", type_=Integer),
-        last_review_at=bindparam("now", type_=study_sessions.c.last_review_at.type),
+        # The later of the two: on PostgreSQL a concurrent batch that took its time
+        # after this one may have locked the row, and committed, first.
+        last_review_at=case(
+            (study_sessions.c.last_review_at > _REVIEWED_AT, study_sessions.c.last_review_at),
+            else_=_REVIEWED_AT,
+        ),
     )
 )
 _EXISTING_WORDS = select(words.c.id).where(words.c.id.in_(bindparam("word_ids", expanding=True)))

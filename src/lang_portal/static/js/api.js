@@ -82,7 +82,9 @@
   async function request(method, url, body, options) {
     const attempts = options.attempts || 1;
     const headers = { Accept: "application/json" };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
+    // Every write is JSON, even one without a body: the server refuses anything else, so
+    // that no other site's form or beacon can write (a JSON write needs a preflight).
+    if (method !== "GET") headers["Content-Type"] = "application/json";
     if (options.idempotencyKey) headers["Idempotency-Key"] = options.idempotencyKey;
     const payload = body === undefined ? undefined : JSON.stringify(body);
     let problem = null;
