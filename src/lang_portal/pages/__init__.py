@@ -21,6 +21,7 @@ import logging
 from datetime import date, datetime
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, current_app, g, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -88,13 +89,30 @@ def format_percent(fraction: float) -> str:
     return f"{round(fraction * 100)}%"
 
 
+def _reserved_by_url_for(name: str) -> bool:
+    """``endpoint`` and ``_anchor``, ``_method``, ``_external``...: url_for's own arguments."""
+    return name == "endpoint" or name.startswith("_")
+
+
 @blueprint.app_template_global()
 def url_with(**changes: Any) -> str:
-    """This page's URL with some query values changed; a value of None removes it."""
-    arguments: dict[str, Any] = {**request.args.to_dict(), **changes}
-    arguments = {name: value for name, value in arguments.items() if value is not None}
-    arguments.update(request.view_args or {})
-    return url_for(request.endpoint or "pages.dashboard_page", **arguments)
+    """This page's URL with some query values changed; a value of None removes it.
+
+    The query string is built here rather than by ``url_for``: a client's ``?endpoint=``
+    or ``?_method=`` would collide with url_for's own arguments (a 500), and ``?_anchor=``
+    or ``?_external=`` would change every link. No page reads such a name, so they are
+    dropped; so is a name the path already fills.
+    """
+    path_values = request.view_args or {}
+    query: dict[str, Any] = {
+        name: value
+        for name, value in request.args.items()
+        if name not in path_values and not _reserved_by_url_for(name)
+    }
+    query.update(changes)
+    query = {name: value for name, value in query.items() if value is not None}
+    path = url_for(request.endpoint or "pages.dashboard_page", **path_values)
+    return f"{path}?{urlencode(query)}" if query else path
 
 
 @blueprint.context_processor
