@@ -57,8 +57,12 @@ def loopback_address(rng: random.Random) -> str:
 
 def request(
     server: Gunicorn, method: str, path: str, source: str, body: Any = None
-) -> tuple[int, dict[str, str], str]:
-    """One HTTP request to ``server`` from the loopback address ``source``."""
+) -> tuple[int, http.client.HTTPMessage, str]:
+    """One HTTP request to ``server`` from the loopback address ``source``.
+
+    The headers come back as a case-insensitive mapping: HTTP header names are, and
+    servers differ in how they spell them (waitress sends ``X-Request-Id``).
+    """
     connection = http.client.HTTPConnection(
         "127.0.0.1", server.port, timeout=15, source_address=(source, 0)
     )
@@ -67,7 +71,7 @@ def request(
         payload = json.dumps(body) if body is not None else None
         connection.request(method, path, body=payload, headers=headers)
         response = connection.getresponse()
-        return response.status, dict(response.getheaders()), response.read().decode()
+        return response.status, response.headers, response.read().decode()
     finally:
         connection.close()
 
