@@ -1,0 +1,52 @@
+"""A session's end_time is never earlier than its newest review.
+
+On PostgreSQL two batches for one session can commit in the other order than the one
+they took their timestamps in: the later one locks the session row first. The batch
+that commits last must not move ``last_review_at`` back.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from lang_portal import db
+from lang_portal.queries import study_sessions as study_session_queries
+from lang_portal.schema import study_sessions, word_review_items
+
+
+class _Clock:
+    """Stands in for ``datetime`` in the query module, with a chosen ``now``."""
+
+    def __init__(self, moment: datetime) -> None:
+        self.moment = moment
+
+    def now(self, tz: object = None) -> datetime:
+        return self.moment
+
+
+def test_a_batch_timed_earlier_but_committed_later_keeps_the_later_end_time(
+    app, engine, monkeypatch
+):
+    later = datetime.now(UTC) + timedelta(seconds=10)
+    earlier = later - timedelta(seconds=2)
+    with db.writing(engine) as connection:
+        created = study_session_queries.create(connection, 1, 1)
+        study_session_queries.add_reviews(connection, created["id"], [(1, True)])
+    monkeypatch.setattr(study_session_queries, "datetime", _Clock(later))
+    with db.writing(engine) as connection:
+        study_session_queries.add_reviews(connection, created["id"], [(2, True)])
+    monkeypatch.setattr(study_session_queries, "datetime", _Clock(earlier))
+    with db.writing(engine) as connection:
+        study_session_queries.add_reviews(connection, created["id"], [(3, False)])
+    with engine.connect() as connection:
+        end_time = connection.execute(
+            select(study_sessions.c.last_review_at).where(study_sessions.c.id == created["id"])
+        ).scalar_one()
+        newest = select(func.max(word_review_items.c.created_at))
+        newest_review = connection.execute(newest).scalar()
+    assert end_time == later == newest_review
+    with app.app_context():
+        listed = app.test_client().get(f"/api/study-sessions/{created['id']}").get_json()
+    assert listed["session"]["end_time"].startswith(later.strftime("%Y-%m-%dT%H:%M:%S"))
