@@ -150,3 +150,49 @@ def test_every_command_has_help():
         assert result.exit_code == 0
         assert len(result.output.splitlines()) > 3
     assert "--workers" in runner.invoke(main, ["serve", "--help"]).output
+
+
+GOOD_WORDS = '[{"kanji": "猫", "romaji": "neko", "english": "cat"}]'
+
+
+@pytest.mark.parametrize(
+    ("group_name", "reason"),
+    [
+        ("x" * 101, "at most 100 characters"),
+        ("漢" * 101, "at most 100 characters"),
+        ("", "at least 1 character"),
+        ("   ", "at least 1 character"),
+        ("Pets\nINSERT", "control characters"),
+        ("tab\there", "control characters"),
+        ("nul\x00", "control characters"),
+        ("del\x7f", "control characters"),
+        ("c1\x85inside", "control characters"),
+    ],
+)
+def test_a_bad_group_name_is_one_line_and_writes_nothing(
+    run, db_engine, tmp_path, group_name, reason
+):
+    path = tmp_path / "words.json"
+    path.write_text(GOOD_WORDS, encoding="utf-8")
+    before = {t: count_rows(db_engine, t) for t in ("words", "groups", "word_groups")}
+    result = run("import", str(path), "--group", group_name)
+    assert result.exit_code == 1
+    (line,) = result.output.splitlines()
+    assert line.startswith("Error: --group: ") and reason in line, line
+    assert line.endswith("; nothing was imported")
+    assert {t: count_rows(db_engine, t) for t in before} == before
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"), [("x" * 100, "x" * 100), ("  Pets  ", "Pets"), ("漢" * 100, "漢" * 100)]
+)
+def test_a_group_name_up_to_100_characters_is_stored_trimmed(
+    run, db_engine, tmp_path, given, stored
+):
+    path = tmp_path / "words.json"
+    path.write_text(GOOD_WORDS, encoding="utf-8")
+    result = run("import", str(path), "--group", given)
+    assert result.exit_code == 0, result.output
+    with db_engine.connect() as connection:
+        names = connection.execute(select(groups.c.name).where(groups.c.name == stored)).all()
+    assert names == [(stored,)]

@@ -86,8 +86,12 @@ def import_words(file: Path, group_name: str) -> None:
 
     FILE is JSON in the seed format (an array of {kanji, romaji, english, parts})
     or CSV with kanji, romaji and english columns. Bad rows are listed with their
-    line numbers and nothing is written.
+    line numbers and nothing is written. The group name is 1 to 100 characters.
     """
+    try:
+        group_name = importing.group_name(group_name)
+    except importing.BadGroupName as error:
+        raise click.ClickException(f"--group: {error}; nothing was imported") from None
     try:
         words = importing.read_words(file)
     except importing.ImportFailed as failure:
