@@ -143,6 +143,14 @@ def body_example(rule: UrlRule) -> dict[str, Any] | None:
     return dict(examples[0])
 
 
+def request_body(rule: UrlRule) -> dict[str, Any] | None:
+    """The JSON body a request on this rule sends: the example, ``{}`` for a write that
+    takes no body (every write must be JSON), None for a read."""
+    if rule.write_method is None:
+        return None
+    return body_example(rule) or {}
+
+
 def query_names() -> list[str]:
     """Every query parameter name any route declares, plus the common ones."""
     names = {"page", "per_page", "sort_by", "order"}

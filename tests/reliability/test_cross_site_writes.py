@@ -15,8 +15,8 @@ import pytest
 from tests.api.test_study_sessions_create import assert_problem
 from tests.conftest import make_app
 from tests.reliability.support import (
-    body_example,
     one_per_endpoint,
+    request_body,
     snapshot,
     sqlite_only,
     write_rules,
@@ -67,6 +67,6 @@ def test_a_write_a_browser_sends_without_preflight_is_415(
 def test_the_same_writes_as_json_are_accepted(client, engine, study_session_id, rule):
     """The control: with the JSON type (which needs a preflight) each route works."""
     before = snapshot(engine)
-    response = client.post(rule.path(study_session_id=study_session_id), json=body_example(rule))
+    response = client.post(rule.path(study_session_id=study_session_id), json=request_body(rule))
     assert 200 <= response.status_code < 300, response.get_data(as_text=True)
     assert snapshot(engine) != before

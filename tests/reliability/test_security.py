@@ -24,8 +24,8 @@ from tests.conftest import make_app
 from tests.reliability import error_bodies
 from tests.reliability.support import (
     UrlRule,
-    body_example,
     read_rules,
+    request_body,
     snapshot,
     sqlite_only,
     url_rules,
@@ -55,7 +55,7 @@ def token_app(database_url: str) -> Any:
 
 
 def post(client: Any, rule: UrlRule, **kwargs: Any) -> Any:
-    return client.open(rule.path(), method=rule.write_method, json=body_example(rule), **kwargs)
+    return client.open(rule.path(), method=rule.write_method, json=request_body(rule), **kwargs)
 
 
 # -- the API token ------------------------------------------------------------------------
@@ -249,7 +249,7 @@ def test_an_exception_in_any_view_is_a_bare_500(client, monkeypatch):
     rules = [rule for rule in url_rules() if rule.registered is not None]
     for rule in rules:
         response = client.open(
-            rule.path(), method=rule.write_method or "GET", json=body_example(rule)
+            rule.path(), method=rule.write_method or "GET", json=request_body(rule)
         )
         assert_bare_failure(response, 500, "internal server error")
     # The suite-wide collector saw each of them (so its scan covers forced failures too).
@@ -289,7 +289,7 @@ def test_a_database_error_raised_in_a_view_shows_no_sql(client, monkeypatch, fai
     )
     for rule in [rule for rule in url_rules() if rule.registered is not None]:
         response = client.open(
-            rule.path(), method=rule.write_method or "GET", json=body_example(rule)
+            rule.path(), method=rule.write_method or "GET", json=request_body(rule)
         )
         assert_bare_failure(response, status, expected)
 
@@ -310,7 +310,7 @@ def test_a_database_failure_on_every_route_shows_no_internals(client, monkeypatc
     failed = 0
     for rule in url_rules():
         response = client.open(
-            rule.path(), method=rule.write_method or "GET", json=body_example(rule)
+            rule.path(), method=rule.write_method or "GET", json=request_body(rule)
         )
         if response.status_code < 500:
             continue  # a route that needs no database (docs, static files)
@@ -405,7 +405,7 @@ def test_no_error_body_so_far_in_the_suite_shows_internals():
 def test_every_response_says_nosniff(client):
     for rule in url_rules():
         for method in sorted(rule.methods):
-            response = client.open(rule.path(), method=method, json=body_example(rule) or {})
+            response = client.open(rule.path(), method=method, json=request_body(rule) or {})
             assert response.headers.get("X-Content-Type-Options") == "nosniff", (method, str(rule))
     for path, method in [
         ("/no/such/path", "GET"),
