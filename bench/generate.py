@@ -37,13 +37,8 @@ from typing import Any
 import click
 from sqlalchemy import Engine, func, select
 
-from lang_portal import db, settings
+from lang_portal import db, schema, settings
 from lang_portal.cli import prepare_database
-from lang_portal.schema import (
-    study_activities,
-    study_sessions,
-    word_groups,
-)
 
 HISTORY = timedelta(days=365)
 # Reviews are recorded this many seconds after their session started.
@@ -350,20 +345,24 @@ EXPAND_REVIEWS = (
 def _read_vocabulary(engine: Engine) -> tuple[dict[int, list[int]], list[int]]:
     """Each group's word ids and every activity id; refuses a database with history."""
     with db.reading(engine) as connection:
-        existing = connection.execute(select(func.count()).select_from(study_sessions)).scalar()
+        existing = connection.execute(
+            select(func.count()).select_from(schema.study_sessions)
+        ).scalar()
         if existing:
             raise click.ClickException(
                 f"the database already holds {existing} study sessions; use a fresh one"
             )
         group_words: dict[int, list[int]] = defaultdict(list)
         for group_id, word_id in connection.execute(
-            select(word_groups.c.group_id, word_groups.c.word_id).order_by(
-                word_groups.c.group_id, word_groups.c.word_id
+            select(schema.word_groups.c.group_id, schema.word_groups.c.word_id).order_by(
+                schema.word_groups.c.group_id, schema.word_groups.c.word_id
             )
         ):
             group_words[group_id].append(word_id)
         activity_ids = list(
-            connection.execute(select(study_activities.c.id).order_by(study_activities.c.id))
+            connection.execute(
+                select(schema.study_activities.c.id).order_by(schema.study_activities.c.id)
+            )
             .scalars()
             .all()
         )

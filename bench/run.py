@@ -282,18 +282,18 @@ class Wrk:
 def read_routes() -> list[tuple[str, str]]:
     """(label, URL pattern) for every GET route of the API, plus EXTRA_READS."""
     import lang_portal.api  # noqa: F401  (registers the routes)
-    from lang_portal.api.routing import api
+    from lang_portal.api import routing
 
-    routes = []
-    for route in api.routes:
+    reads = []
+    for route in routing.routes.declared:
         if route.method != "GET":
             continue
         path = route.paths()[0]
         for argument in ("group_id", "word_id", "study_activity_id", "study_session_id"):
             path = path.replace(f"<id:{argument}>", "{" + argument + "}")
-        routes.append((path, path))
-    routes += [(extra, extra) for extra in EXTRA_READS]
-    return routes
+        reads.append((path, path))
+    reads += [(extra, extra) for extra in EXTRA_READS]
+    return reads
 
 
 def rss_kib(pid: int) -> int:

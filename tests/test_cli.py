@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from lang_portal import schema
 from lang_portal.cli import main
-from lang_portal.schema import groups, word_groups, words
 from tests.conftest import count_rows
 
 
@@ -66,11 +66,13 @@ def test_import_json_then_again_adds_nothing(run, db_engine, tmp_path):
     assert "Imported 2 words into 'Animals' (2 new to the group)" in result.output
     assert count_rows(db_engine, "words") == words_before + 2
     with db_engine.connect() as connection:
-        group = connection.execute(select(groups).where(groups.c.name == "Animals")).one()
+        group = connection.execute(
+            select(schema.groups).where(schema.groups.c.name == "Animals")
+        ).one()
         linked = connection.execute(
-            select(words.c.kanji)
-            .join(word_groups, word_groups.c.word_id == words.c.id)
-            .where(word_groups.c.group_id == group.id)
+            select(schema.words.c.kanji)
+            .join(schema.word_groups, schema.word_groups.c.word_id == schema.words.c.id)
+            .where(schema.word_groups.c.group_id == group.id)
         ).scalars()
         assert sorted(linked) == sorted(["麒麟", "河馬"])
         assert group.words_count == 2
@@ -137,7 +139,7 @@ def test_large_import_shows_progress(run, db_engine, tmp_path):
     with db_engine.connect() as connection:
         assert (
             connection.execute(
-                select(groups.c.words_count).where(groups.c.name == "Many")
+                select(schema.groups.c.words_count).where(schema.groups.c.name == "Many")
             ).scalar_one()
             == 1200
         )
@@ -194,5 +196,7 @@ def test_a_group_name_up_to_100_characters_is_stored_trimmed(
     result = run("import", str(path), "--group", given)
     assert result.exit_code == 0, result.output
     with db_engine.connect() as connection:
-        names = connection.execute(select(groups.c.name).where(groups.c.name == stored)).all()
+        names = connection.execute(
+            select(schema.groups.c.name).where(schema.groups.c.name == stored)
+        ).all()
     assert names == [(stored,)]

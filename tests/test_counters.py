@@ -23,16 +23,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, select
 
+from lang_portal import schema
 from lang_portal.queries import study_sessions as study_session_queries
-from lang_portal.schema import (
-    daily_activity,
-    groups,
-    study_activities,
-    study_sessions,
-    word_groups,
-    word_review_items,
-    words,
-)
 
 ROOT = Path(__file__).resolve().parent.parent
 GROUPS, WORDS, ACTIVITIES = 7, 263, 3
@@ -40,19 +32,21 @@ GROUPS, WORDS, ACTIVITIES = 7, 263, 3
 
 def recompute(connection: Connection) -> dict[str, Any]:
     """Every counter, computed from the rows they count (in Python: the tests' data is small)."""
-    word_counts: dict[int, list[int]] = {w: [0, 0] for w in connection.scalars(select(words.c.id))}
+    word_counts: dict[int, list[int]] = {
+        w: [0, 0] for w in connection.scalars(select(schema.words.c.id))
+    }
     per_session: dict[int, list[Any]] = {}
     group_sessions: Counter[int] = Counter()
     group_last: dict[int, datetime] = {}
     activity_sessions: Counter[int] = Counter()
     days: dict[date, list[int]] = defaultdict(lambda: [0, 0, 0])
-    for row in connection.execute(select(study_sessions)):
+    for row in connection.execute(select(schema.study_sessions)):
         per_session[row.id] = [0, 0, 0, None]
         group_sessions[row.group_id] += 1
         group_last[row.group_id] = max(group_last.get(row.group_id, row.created_at), row.created_at)
         activity_sessions[row.study_activity_id] += 1
         days[row.created_at.date()][0] += 1
-    for review in connection.execute(select(word_review_items)):
+    for review in connection.execute(select(schema.word_review_items)):
         word_counts[review.word_id][0 if review.correct else 1] += 1
         counts = per_session[review.study_session_id]
         counts[0] += 1
@@ -61,16 +55,17 @@ def recompute(connection: Connection) -> dict[str, Any]:
         day = days[review.created_at.date()]
         day[1] += 1
         day[2] += review.correct
-    members = Counter(connection.scalars(select(word_groups.c.group_id)))
+    members = Counter(connection.scalars(select(schema.word_groups.c.group_id)))
     return {
         "words": {w: tuple(c) for w, c in word_counts.items()},
         "study_sessions": {s: tuple(c) for s, c in per_session.items()},
         "groups": {
             g: (group_sessions[g], group_last.get(g), members[g])
-            for g in connection.scalars(select(groups.c.id))
+            for g in connection.scalars(select(schema.groups.c.id))
         },
         "study_activities": {
-            a: activity_sessions[a] for a in connection.scalars(select(study_activities.c.id))
+            a: activity_sessions[a]
+            for a in connection.scalars(select(schema.study_activities.c.id))
         },
         "daily_activity": {d: tuple(c) for d, c in days.items()},
     }
@@ -82,23 +77,23 @@ def stored(connection: Connection) -> dict[str, Any]:
         "words": {
             r.id: (r.correct_count, r.wrong_count)
             for r in connection.execute(
-                select(words.c.id, words.c.correct_count, words.c.wrong_count)
+                select(schema.words.c.id, schema.words.c.correct_count, schema.words.c.wrong_count)
             )
         },
         "study_sessions": {
             r.id: (r.review_items_count, r.correct_count, r.wrong_count, r.last_review_at)
-            for r in connection.execute(select(study_sessions))
+            for r in connection.execute(select(schema.study_sessions))
         },
         "groups": {
             r.id: (r.sessions_count, r.last_session_at, r.words_count)
-            for r in connection.execute(select(groups))
+            for r in connection.execute(select(schema.groups))
         },
         "study_activities": {
-            r.id: r.sessions_count for r in connection.execute(select(study_activities))
+            r.id: r.sessions_count for r in connection.execute(select(schema.study_activities))
         },
         "daily_activity": {
             r.day: (r.sessions_count, r.reviews_count, r.correct_count)
-            for r in connection.execute(select(daily_activity))
+            for r in connection.execute(select(schema.daily_activity))
         },
     }
 
@@ -264,7 +259,7 @@ def test_the_generator_leaves_the_counters_the_api_would(database_url, engine):
     assert sum(counts[0] for counts in expected["study_sessions"].values()) == 1200
     with engine.connect() as connection:
         starts = connection.scalars(
-            select(study_sessions.c.created_at).order_by(study_sessions.c.id)
+            select(schema.study_sessions.c.created_at).order_by(schema.study_sessions.c.id)
         ).all()
     # Ids grow with time, as when the API creates sessions, over the last year.
     assert starts == sorted(starts)

@@ -7,7 +7,7 @@ import logging
 import pytest
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from lang_portal.queries import groups
+from lang_portal import queries
 from tests.conftest import make_app
 
 SECRETS = ("Traceback", "SELECT", "/home/", "secret-table", "psycopg", "sqlite3", 'File "')
@@ -58,7 +58,7 @@ def test_unhandled_exception_is_a_bare_500(client, monkeypatch):
     def explode(*args, **kwargs):
         raise RuntimeError("secret-table at /home/app/x.py")
 
-    monkeypatch.setattr(groups, "get", explode)
+    monkeypatch.setattr(queries.groups, "get", explode)
     body = assert_shape(client.get("/api/groups/1"), 500)
     assert body["error"] == "internal server error"
 
@@ -74,7 +74,7 @@ def test_database_errors_are_logged_not_shown(client, monkeypatch, caplog, error
     def fail(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(groups, "get", fail)
+    monkeypatch.setattr(queries.groups, "get", fail)
     logger = logging.getLogger("lang_portal.errors")
     logger.addHandler(caplog.handler)
     try:

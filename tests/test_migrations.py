@@ -17,8 +17,8 @@ from alembic.migration import MigrationContext
 from flask import Flask
 from sqlalchemy import Connection, Engine, create_engine, delete, exc, insert, inspect, select
 
-from lang_portal import db, migrate, seed
-from lang_portal.schema import metadata, study_sessions, word_review_items
+from lang_portal import db, migrate, schema, seed
+from lang_portal.schema import metadata
 from tests.api.test_reviews import snapshot
 from tests.conftest import make_app
 from tests.test_session_ids import reset_history, review_word, start_session
@@ -142,17 +142,19 @@ def _assert_foreign_keys_hold(client: Any, engine: Engine) -> None:
     review_word(client, doomed, 2)
     kept_review = review_word(client, kept, 1)
     with db.writing(engine) as connection:
-        connection.execute(delete(study_sessions).where(study_sessions.c.id == doomed))
+        connection.execute(
+            delete(schema.study_sessions).where(schema.study_sessions.c.id == doomed)
+        )
     with engine.connect() as connection:
         left = connection.execute(
-            select(word_review_items.c.id).where(
-                word_review_items.c.study_session_id.in_([doomed, kept])
+            select(schema.word_review_items.c.id).where(
+                schema.word_review_items.c.study_session_id.in_([doomed, kept])
             )
         ).scalars()
         assert list(left) == [kept_review]
     with pytest.raises(exc.IntegrityError), db.writing(engine) as connection:
         connection.execute(
-            insert(word_review_items).values(
+            insert(schema.word_review_items).values(
                 word_id=1, study_session_id=doomed, correct=True, created_at=datetime.now(UTC)
             )
         )

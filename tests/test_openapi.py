@@ -16,7 +16,7 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from lang_portal import idempotency
-from lang_portal.api.routing import MAX_ID, Route, api
+from lang_portal.api.routing import MAX_ID, Route, routes
 from lang_portal.errors import ApiError
 from lang_portal.openapi import (
     IDEMPOTENCY_KEY_PATTERN,
@@ -123,7 +123,7 @@ def test_the_document_is_valid_openapi_3_1(document: dict) -> None:
 def test_operation_ids_are_unique_and_only_aliases_are_deprecated(document: dict) -> None:
     ids = [operation["operationId"] for _, _, operation in operations(document)]
     assert len(ids) == len(set(ids))
-    for route in api.routes:
+    for route in routes.declared:
         for path in route.paths():
             operation = document["paths"][openapi_path(path)][route.method.lower()]
             canonical = path == "/api" + route.rule
@@ -131,7 +131,7 @@ def test_operation_ids_are_unique_and_only_aliases_are_deprecated(document: dict
 
 
 def test_summaries_and_descriptions_come_from_the_view_docstrings(document: dict) -> None:
-    for route in api.routes:
+    for route in routes.declared:
         operation = canonical_operation(document, route)
         first_line = route.view.__doc__.strip().splitlines()[0].replace("``", "`")
         assert operation["summary"] == first_line.rstrip(".")
@@ -162,7 +162,7 @@ def test_request_body_examples_are_accepted_by_the_app(database_url: str) -> Non
     document = client.get("/api/openapi.json").get_json()
     study_session = client.post("/api/study-sessions", json={"group_id": 1, "study_activity_id": 1})
     session_id = study_session.get_json()["id"]
-    for route in api.routes:
+    for route in routes.declared:
         operation = canonical_operation(document, route)
         if "requestBody" not in operation:
             continue
@@ -271,7 +271,7 @@ def test_writes_need_the_documented_bearer_token_only_when_one_is_set(database_u
     scheme = document["components"]["securitySchemes"]["bearerAuth"]
     assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
     assert "LANG_PORTAL_API_TOKEN" in scheme["description"]
-    for route in api.routes:
+    for route in routes.declared:
         security = canonical_operation(document, route).get("security")
         assert security == ([{}, {"bearerAuth": []}] if route.write else None), route.rule
     body = {"group_id": 1, "study_activity_id": 1}
@@ -379,7 +379,7 @@ def test_the_idempotency_key_is_documented_on_exactly_the_idempotent_routes(
     document: dict,
 ) -> None:
     reference = {"$ref": "#/components/parameters/IdempotencyKey"}
-    for route in api.routes:
+    for route in routes.declared:
         for path in route.paths():
             operation = document["paths"][openapi_path(path)][route.method.lower()]
             assert (reference in operation.get("parameters", [])) is route.idempotent, path

@@ -11,9 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from lang_portal import db
+from lang_portal import db, schema
 from lang_portal.queries import study_sessions as study_session_queries
-from lang_portal.schema import study_sessions, word_review_items
 
 
 class _Clock:
@@ -42,9 +41,11 @@ def test_a_batch_timed_earlier_but_committed_later_keeps_the_later_end_time(
         study_session_queries.add_reviews(connection, created["id"], [(3, False)])
     with engine.connect() as connection:
         end_time = connection.execute(
-            select(study_sessions.c.last_review_at).where(study_sessions.c.id == created["id"])
+            select(schema.study_sessions.c.last_review_at).where(
+                schema.study_sessions.c.id == created["id"]
+            )
         ).scalar_one()
-        newest = select(func.max(word_review_items.c.created_at))
+        newest = select(func.max(schema.word_review_items.c.created_at))
         newest_review = connection.execute(newest).scalar()
     assert end_time == later == newest_review
     with app.app_context():

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from lang_portal import db, seed
-from lang_portal.schema import groups, word_groups
+from lang_portal import db, schema, seed
 from tests.conftest import count_rows
 
 
@@ -37,8 +36,12 @@ def test_loading_twice_adds_nothing_and_counters_match(engine):
     with engine.connect() as connection:
         linked = dict(
             connection.execute(
-                select(word_groups.c.group_id, func.count()).group_by(word_groups.c.group_id)
+                select(schema.word_groups.c.group_id, func.count()).group_by(
+                    schema.word_groups.c.group_id
+                )
             ).all()
         )
-        counters = dict(connection.execute(select(groups.c.id, groups.c.words_count)).all())
+        counters = dict(
+            connection.execute(select(schema.groups.c.id, schema.groups.c.words_count)).all()
+        )
     assert counters == linked

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from lang_portal.schema import study_sessions, word_review_items
+from lang_portal import schema
 from tests.conftest import count_rows
 
 JSON = {"Content-Type": "application/json"}
@@ -48,9 +48,11 @@ def reset_history(client: Any, engine: Engine) -> None:
 def stored_ids(engine: Engine) -> tuple[list[int], list[tuple[int, int]]]:
     """The session ids, and the (review id, session id) pairs, stored right now."""
     with engine.connect() as connection:
-        sessions = connection.execute(select(study_sessions.c.id).order_by("id")).scalars()
+        sessions = connection.execute(select(schema.study_sessions.c.id).order_by("id")).scalars()
         reviews = connection.execute(
-            select(word_review_items.c.id, word_review_items.c.study_session_id).order_by("id")
+            select(
+                schema.word_review_items.c.id, schema.word_review_items.c.study_session_id
+            ).order_by("id")
         )
         return list(sessions), [tuple(row) for row in reviews]
 

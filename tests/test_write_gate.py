@@ -21,8 +21,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import select, update
 
-from lang_portal import db
-from lang_portal.schema import groups
+from lang_portal import db, schema
 from tests.conftest import count_rows, make_app
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -50,9 +49,9 @@ def test_concurrent_writers_take_turns_and_lose_nothing(engine):
                 assert inside.acquire(blocking=False)
                 holders.append(threading.get_ident())
                 connection.execute(
-                    update(groups)
-                    .where(groups.c.id == 1)
-                    .values(sessions_count=groups.c.sessions_count + 1)
+                    update(schema.groups)
+                    .where(schema.groups.c.id == 1)
+                    .values(sessions_count=schema.groups.c.sessions_count + 1)
                 )
                 inside.release()
 
@@ -62,7 +61,9 @@ def test_concurrent_writers_take_turns_and_lose_nothing(engine):
     for thread in threads:
         thread.join(timeout=60)
     with db.reading(engine) as connection:
-        total = connection.execute(select(groups.c.sessions_count).where(groups.c.id == 1))
+        total = connection.execute(
+            select(schema.groups.c.sessions_count).where(schema.groups.c.id == 1)
+        )
         assert total.scalar_one() == 80
     assert len(set(holders)) == 4
 

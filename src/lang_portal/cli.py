@@ -9,8 +9,7 @@ from typing import Any
 import click
 from sqlalchemy import Engine
 
-from lang_portal import db, importing, migrate, seed, settings
-from lang_portal.queries import vocabulary
+from lang_portal import db, importing, migrate, queries, seed, settings
 
 IMPORT_BATCH = 500
 
@@ -103,12 +102,12 @@ def import_words(file: Path, group_name: str) -> None:
         migrate.upgrade(engine)
     linked = 0
     with db.writing(engine) as connection:
-        group_id = vocabulary.ensure_group(connection, group_name)
+        group_id = queries.vocabulary.ensure_group(connection, group_name)
         batches: list[list[dict[str, Any]]] = [
             words[i : i + IMPORT_BATCH] for i in range(0, len(words), IMPORT_BATCH)
         ]
         with click.progressbar(length=len(words), label="Importing", file=sys.stderr) as bar:
             for batch in batches:
-                linked += vocabulary.add_words(connection, group_id, batch)
+                linked += queries.vocabulary.add_words(connection, group_id, batch)
                 bar.update(len(batch))
     click.echo(f"Imported {len(words)} words into {group_name!r} ({linked} new to the group).")

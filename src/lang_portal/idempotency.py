@@ -32,9 +32,8 @@ from typing import Any
 from flask import Response, current_app, request
 from sqlalchemy import Connection, delete, select
 
-from lang_portal import db
+from lang_portal import db, schema
 from lang_portal.errors import ApiError, FieldError
-from lang_portal.schema import idempotency_keys
 
 HEADER = "Idempotency-Key"
 _PURGE_EVERY_SECONDS = 600.0
@@ -85,15 +84,19 @@ def _claim(connection: Connection, key: str, digest: str) -> Response | None:
         )
     now = datetime.now(UTC)
     _purge_expired(connection, now)
-    claim = db.upsert(connection, idempotency_keys, ["key"]).values(
+    claim = db.upsert(connection, schema.idempotency_keys, ["key"]).values(
         key=key, fingerprint=digest, created_at=now, locked_at=now
     )
     claimed = connection.execute(
-        claim.on_conflict_do_nothing(index_elements=["key"]).returning(idempotency_keys.c.key)
+        claim.on_conflict_do_nothing(index_elements=["key"]).returning(
+            schema.idempotency_keys.c.key
+        )
     ).first()
     if claimed is not None:
         return None
-    row = connection.execute(select(idempotency_keys).where(idempotency_keys.c.key == key)).one()
+    row = connection.execute(
+        select(schema.idempotency_keys).where(schema.idempotency_keys.c.key == key)
+    ).one()
     if row.fingerprint != digest:
         raise ApiError(422, "this Idempotency-Key was already used with a different request")
     return _replay(row)
@@ -101,8 +104,8 @@ def _claim(connection: Connection, key: str, digest: str) -> Response | None:
 
 def _store(connection: Connection, key: str, response: Response) -> None:
     connection.execute(
-        idempotency_keys.update()
-        .where(idempotency_keys.c.key == key)
+        schema.idempotency_keys.update()
+        .where(schema.idempotency_keys.c.key == key)
         .values(
             status_code=response.status_code,
             response_body=response.get_data(as_text=True),
@@ -124,7 +127,7 @@ def purge_expired(connection: Connection, now: datetime) -> int:
     """Delete the keys older than the configured time to live; returns how many."""
     cutoff = now - timedelta(hours=current_app.config["IDEMPOTENCY_TTL_HOURS"])
     return connection.execute(
-        delete(idempotency_keys).where(idempotency_keys.c.created_at < cutoff)
+        delete(schema.idempotency_keys).where(schema.idempotency_keys.c.created_at < cutoff)
     ).rowcount
 
 

@@ -34,7 +34,7 @@ class Part(BaseModel):
     romaji: list[str]
 
 
-class Word(BaseModel):
+class ImportedWord(BaseModel):
     """A word as files and the seed data spell it."""
 
     model_config = ConfigDict(strict=True, str_strip_whitespace=True)
@@ -87,7 +87,7 @@ class ImportFailed(Exception):
 
 def _check(line: int, raw: Any, problems: list[str]) -> dict[str, Any] | None:
     try:
-        return Word.model_validate(raw).model_dump()
+        return ImportedWord.model_validate(raw).model_dump()
     except ValidationError as failure:
         for error in failure.errors():
             where = ".".join(str(part) for part in error["loc"]) or "row"

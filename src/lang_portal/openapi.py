@@ -28,7 +28,8 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
 from lang_portal import idempotency
-from lang_portal.api.routing import MAX_ID, Route, api
+from lang_portal.api import routing
+from lang_portal.api.routing import MAX_ID, Route
 from lang_portal.errors import PROBLEM_JSON
 
 OPENAPI_VERSION = "3.1.0"
@@ -466,7 +467,7 @@ def _idempotency_parameter(policy: str) -> dict[str, Any]:
 
 def build_document(routes: Iterable[Route] | None = None) -> dict[str, Any]:
     """The OpenAPI 3.1 document of ``routes`` (by default every route in the registry)."""
-    routes = list(api.routes if routes is None else routes)
+    routes = list(routing.routes.declared if routes is None else routes)
     schemas = _Schemas(routes)
     policy = idempotency_policy()
     paths: dict[str, dict[str, Any]] = {}

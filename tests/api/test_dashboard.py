@@ -13,15 +13,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import Connection, func, select, update
 
+from lang_portal import schema
 from lang_portal.queries import dashboard as dashboard_queries
-from lang_portal.schema import (
-    daily_activity,
-    groups,
-    study_activities,
-    study_sessions,
-    word_review_items,
-    words,
-)
 from tests.conftest import count_rows
 
 STATS = "/api/dashboard/stats"
@@ -35,17 +28,17 @@ def at(text: str) -> datetime:
 def _count_day(connection: Connection, when: datetime, sessions: int, reviews: int, correct: int):
     day = when.astimezone(UTC).date()
     found = connection.execute(
-        update(daily_activity)
-        .where(daily_activity.c.day == day)
+        update(schema.daily_activity)
+        .where(schema.daily_activity.c.day == day)
         .values(
-            sessions_count=daily_activity.c.sessions_count + sessions,
-            reviews_count=daily_activity.c.reviews_count + reviews,
-            correct_count=daily_activity.c.correct_count + correct,
+            sessions_count=schema.daily_activity.c.sessions_count + sessions,
+            reviews_count=schema.daily_activity.c.reviews_count + reviews,
+            correct_count=schema.daily_activity.c.correct_count + correct,
         )
     ).rowcount
     if not found:
         connection.execute(
-            daily_activity.insert().values(
+            schema.daily_activity.insert().values(
                 day=day, sessions_count=sessions, reviews_count=reviews, correct_count=correct
             )
         )
@@ -63,7 +56,7 @@ def add_session(
     correct = sum(1 for _, ok in reviews if ok)
     with engine.begin() as connection:
         study_session_id = connection.execute(
-            study_sessions.insert()
+            schema.study_sessions.insert()
             .values(
                 group_id=group_id,
                 study_activity_id=study_activity_id,
@@ -73,11 +66,11 @@ def add_session(
                 wrong_count=len(reviews) - correct,
                 last_review_at=created_at if reviews else None,
             )
-            .returning(study_sessions.c.id)
+            .returning(schema.study_sessions.c.id)
         ).scalar_one()
         for word_id, ok in reviews:
             connection.execute(
-                word_review_items.insert().values(
+                schema.word_review_items.insert().values(
                     word_id=word_id,
                     study_session_id=study_session_id,
                     correct=ok,
@@ -85,28 +78,28 @@ def add_session(
                 )
             )
             connection.execute(
-                update(words)
-                .where(words.c.id == word_id)
+                update(schema.words)
+                .where(schema.words.c.id == word_id)
                 .values(
-                    correct_count=words.c.correct_count + int(ok),
-                    wrong_count=words.c.wrong_count + int(not ok),
+                    correct_count=schema.words.c.correct_count + int(ok),
+                    wrong_count=schema.words.c.wrong_count + int(not ok),
                 )
             )
         last = connection.execute(
-            select(groups.c.last_session_at).where(groups.c.id == group_id)
+            select(schema.groups.c.last_session_at).where(schema.groups.c.id == group_id)
         ).scalar_one()
         connection.execute(
-            update(groups)
-            .where(groups.c.id == group_id)
+            update(schema.groups)
+            .where(schema.groups.c.id == group_id)
             .values(
-                sessions_count=groups.c.sessions_count + 1,
+                sessions_count=schema.groups.c.sessions_count + 1,
                 last_session_at=max(last, created_at) if last else created_at,
             )
         )
         connection.execute(
-            update(study_activities)
-            .where(study_activities.c.id == study_activity_id)
-            .values(sessions_count=study_activities.c.sessions_count + 1)
+            update(schema.study_activities)
+            .where(schema.study_activities.c.id == study_activity_id)
+            .values(sessions_count=schema.study_activities.c.sessions_count + 1)
         )
         _count_day(connection, created_at, 1, len(reviews), correct)
     return study_session_id
@@ -207,14 +200,14 @@ class TestStats:
         with engine.connect() as connection:
             assert (
                 connection.execute(
-                    select(func.count(func.distinct(word_review_items.c.word_id)))
+                    select(func.count(func.distinct(schema.word_review_items.c.word_id)))
                 ).scalar_one()
                 == 6
             )
             assert count_rows(engine, "word_review_items") == 31
             assert (
                 connection.execute(
-                    select(func.count()).where(word_review_items.c.correct.is_(True))
+                    select(func.count()).where(schema.word_review_items.c.correct.is_(True))
                 ).scalar_one()
                 == 24
             )

@@ -8,9 +8,9 @@ from typing import get_args
 import pytest
 from sqlalchemy import select, update
 
+from lang_portal import schema
 from lang_portal.api.groups import GroupSessionSortKey
 from lang_portal.queries import study_sessions as session_queries
-from lang_portal.schema import groups, study_activities, study_sessions, word_groups, words
 from tests.api.test_study_sessions_create import assert_problem
 from tests.conftest import count_rows
 
@@ -31,7 +31,9 @@ def group_word_ids(engine, group_id: int) -> set[int]:
     with engine.connect() as connection:
         return set(
             connection.execute(
-                select(word_groups.c.word_id).where(word_groups.c.group_id == group_id)
+                select(schema.word_groups.c.word_id).where(
+                    schema.word_groups.c.group_id == group_id
+                )
             ).scalars()
         )
 
@@ -54,8 +56,8 @@ def set_times(engine, study_session_id: int, start: datetime, end: datetime | No
     """Move a session in time (the API stamps the current time)."""
     with engine.begin() as connection:
         connection.execute(
-            update(study_sessions)
-            .where(study_sessions.c.id == study_session_id)
+            update(schema.study_sessions)
+            .where(schema.study_sessions.c.id == study_session_id)
             .values(created_at=start, last_review_at=end)
         )
 
@@ -65,7 +67,9 @@ class TestGroupList:
     def test_sorted_by_name_by_default(self, client, engine, path):
         body = client.get(path).get_json()
         with engine.connect() as connection:
-            rows = connection.execute(select(groups).order_by(groups.c.name, groups.c.id)).all()
+            rows = connection.execute(
+                select(schema.groups).order_by(schema.groups.c.name, schema.groups.c.id)
+            ).all()
         assert body["total_pages"] == 1 and body["current_page"] == 1
         assert body["groups"] == [
             {"id": r.id, "group_name": r.name, "word_count": r.words_count} for r in rows
@@ -111,13 +115,17 @@ class TestGroupWords:
         ("sort_by", "order"), [("kanji", "asc"), ("romaji", "desc"), ("english", "asc")]
     )
     def test_sorted_by_the_key_with_an_id_tie_break(self, client, engine, sort_by, order):
-        column = words.c[sort_by]
-        ordering = (column.desc(), words.c.id.desc()) if order == "desc" else (column, words.c.id)
+        column = schema.words.c[sort_by]
+        ordering = (
+            (column.desc(), schema.words.c.id.desc())
+            if order == "desc"
+            else (column, schema.words.c.id)
+        )
         with engine.connect() as connection:
             expected = connection.execute(
-                select(words.c.id)
-                .join(word_groups, word_groups.c.word_id == words.c.id)
-                .where(word_groups.c.group_id == 3)
+                select(schema.words.c.id)
+                .join(schema.word_groups, schema.word_groups.c.word_id == schema.words.c.id)
+                .where(schema.word_groups.c.group_id == 3)
                 .order_by(*ordering)
                 .limit(50)
             ).scalars()
@@ -141,10 +149,10 @@ class TestGroupWordsRaw:
         body = client.get(path).get_json()
         with engine.connect() as connection:
             rows = connection.execute(
-                select(words)
-                .join(word_groups, word_groups.c.word_id == words.c.id)
-                .where(word_groups.c.group_id == 2)
-                .order_by(words.c.id)
+                select(schema.words)
+                .join(schema.word_groups, schema.word_groups.c.word_id == schema.words.c.id)
+                .where(schema.word_groups.c.group_id == 2)
+                .order_by(schema.words.c.id)
             ).all()
         assert body["group_id"] == 2 and body["group_name"] == "Core Adjectives"
         assert body["words"] == [
@@ -189,10 +197,10 @@ class TestGroupStudySessions:
         assert set(item) == SESSION_FIELDS
         with engine.connect() as connection:
             row = connection.execute(
-                select(study_sessions).where(study_sessions.c.id == first)
+                select(schema.study_sessions).where(schema.study_sessions.c.id == first)
             ).one()
             activity = connection.execute(
-                select(study_activities.c.name).where(study_activities.c.id == 2)
+                select(schema.study_activities.c.name).where(schema.study_activities.c.id == 2)
             ).scalar_one()
         assert item["id"] == first and item["group_id"] == 1 and item["group_name"] == "Core Verbs"
         assert item["activity_id"] == item["study_activity_id"] == 2
@@ -241,7 +249,7 @@ class TestGroupStudySessions:
         assert [s["id"] for s in body["study_sessions"]] == [three_sessions[0]]
         with engine.connect() as connection:
             assert connection.execute(
-                select(groups.c.sessions_count).where(groups.c.id == 1)
+                select(schema.groups.c.sessions_count).where(schema.groups.c.id == 1)
             ).scalar_one() == count_rows(engine, "study_sessions")
 
     def test_unknown_group_is_404(self, client, engine):

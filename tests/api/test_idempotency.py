@@ -14,9 +14,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import create_engine, select
 
-from lang_portal import db
+from lang_portal import db, schema
 from lang_portal.queries import study_sessions as study_session_queries
-from lang_portal.schema import idempotency_keys
 from tests.api.test_study_sessions_create import URL, VALID, assert_problem
 from tests.conftest import count_rows
 
@@ -34,7 +33,7 @@ def test_same_key_same_body_replays(client, engine):
     assert "Idempotent-Replayed" not in first.headers
     assert count_rows(engine, "study_sessions") == 1
     with engine.connect() as connection:
-        row = connection.execute(select(idempotency_keys)).one()
+        row = connection.execute(select(schema.idempotency_keys)).one()
     assert (row.key, row.status_code) == ("8e03978e-40d5-43e8-bc93-6894a57f9324", 201)
     assert row.location == first.headers["Location"]
 
@@ -77,7 +76,7 @@ def test_expired_keys_are_purged(app, engine):
     old = datetime.now(UTC) - timedelta(hours=25)
     with engine.begin() as connection:
         connection.execute(
-            idempotency_keys.insert().values(
+            schema.idempotency_keys.insert().values(
                 key="old", fingerprint="f" * 64, status_code=201, created_at=old, locked_at=old
             )
         )
@@ -158,7 +157,7 @@ def test_a_reset_during_the_work_cannot_make_a_key_run_twice(app, client, engine
     assert retry.status_code == 201
     assert count_rows(engine, "study_sessions") == 1
     with engine.connect() as connection:
-        stored = connection.execute(select(study_session_queries.study_sessions.c.id)).scalar()
+        stored = connection.execute(select(schema.study_sessions.c.id)).scalar()
     if retry.headers.get("Idempotent-Replayed"):
         assert retry.get_json()["id"] == first.get_json()["id"] == stored
     else:

@@ -12,13 +12,8 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from lang_portal.schema import (
-    daily_activity,
-    metadata,
-    study_sessions,
-    word_review_items,
-    words,
-)
+from lang_portal import schema
+from lang_portal.schema import metadata
 from tests.api.test_study_sessions_create import assert_problem
 from tests.conftest import count_rows
 
@@ -58,17 +53,19 @@ def counters(engine, study_session_id: int) -> dict:
     """The session's, the words' and today's counters."""
     with engine.connect() as connection:
         session_row = connection.execute(
-            select(study_sessions).where(study_sessions.c.id == study_session_id)
+            select(schema.study_sessions).where(schema.study_sessions.c.id == study_session_id)
         ).one()
         word_counts = {
             row.id: (row.correct_count, row.wrong_count)
             for row in connection.execute(
-                select(words).where((words.c.correct_count + words.c.wrong_count) > 0)
+                select(schema.words).where(
+                    (schema.words.c.correct_count + schema.words.c.wrong_count) > 0
+                )
             )
         }
         days = {
             row.day: (row.sessions_count, row.reviews_count, row.correct_count)
-            for row in connection.execute(select(daily_activity))
+            for row in connection.execute(select(schema.daily_activity))
         }
     return {"session": session_row, "words": word_counts, "days": days}
 
@@ -92,7 +89,7 @@ class TestBatch:
         assert response.get_json() == {"session_id": study_session_id, "reviews_created": 5}
         with engine.connect() as connection:
             rows = connection.execute(
-                select(word_review_items).order_by(word_review_items.c.id)
+                select(schema.word_review_items).order_by(schema.word_review_items.c.id)
             ).all()
         assert [(r.word_id, r.correct, r.study_session_id) for r in rows] == [
             (4, True, study_session_id),
@@ -234,7 +231,7 @@ class TestSingle:
         assert response.status_code == 201
         body = response.get_json()
         with engine.connect() as connection:
-            row = connection.execute(select(word_review_items)).one()
+            row = connection.execute(select(schema.word_review_items)).one()
         assert body == {
             "id": row.id,
             "word_id": 9,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from lang_portal.schema import groups, study_activities, study_sessions
+from lang_portal import schema
 from tests.api.test_study_sessions_create import assert_problem
 from tests.conftest import count_rows, make_app
 
@@ -34,7 +34,9 @@ def start_session(client, group_id: int, study_activity_id: int) -> int:
 
 def activity_rows(engine) -> list:
     with engine.connect() as connection:
-        return connection.execute(select(study_activities).order_by(study_activities.c.id)).all()
+        return connection.execute(
+            select(schema.study_activities).order_by(schema.study_activities.c.id)
+        ).all()
 
 
 @pytest.mark.parametrize("path", ["/api/study-activities", "/api/study_activities"])
@@ -100,8 +102,8 @@ def test_init_db_moves_the_seeded_activities_of_an_existing_database(engine):
 
     with engine.begin() as connection:
         connection.execute(
-            update(study_activities)
-            .where(study_activities.c.id > 1)
+            update(schema.study_activities)
+            .where(schema.study_activities.c.id > 1)
             .values(url="http://localhost:8081/typing-tutor/", sessions_count=4)
         )
     prepare_database(engine)
@@ -136,8 +138,8 @@ class TestSessions:
         second = start_session(client, 3, 1)
         with engine.begin() as connection:  # make the first one the newest
             connection.execute(
-                update(study_sessions)
-                .where(study_sessions.c.id == first)
+                update(schema.study_sessions)
+                .where(schema.study_sessions.c.id == first)
                 .values(created_at=datetime.now(UTC) + timedelta(minutes=1))
             )
         body = client.get(path).get_json()
@@ -156,7 +158,9 @@ class TestSessions:
         assert [item["id"] for item in body["items"]] == ids[::-1][2:4]
         with engine.connect() as connection:
             counter = connection.execute(
-                select(study_activities.c.sessions_count).where(study_activities.c.id == 3)
+                select(schema.study_activities.c.sessions_count).where(
+                    schema.study_activities.c.id == 3
+                )
             ).scalar_one()
         assert counter == count_rows(engine, "study_sessions") == 5
 
@@ -175,7 +179,7 @@ class TestLaunch:
         with engine.connect() as connection:
             expected = [
                 {"id": r.id, "name": r.name}
-                for r in connection.execute(select(groups).order_by(groups.c.name))
+                for r in connection.execute(select(schema.groups).order_by(schema.groups.c.name))
             ]
         assert body["groups"] == expected and len(expected) == 7
 

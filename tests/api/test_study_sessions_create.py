@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from lang_portal.schema import study_sessions
+from lang_portal import schema
 from tests.conftest import count_rows, make_app
 
 URL = "/api/study-sessions"
@@ -48,7 +48,7 @@ def test_creates_a_session_on_every_alias(client, engine, path):
     assert response.headers["Location"] == f"/api/study-sessions/{body['id']}"
     with engine.connect() as connection:
         row = connection.execute(
-            select(study_sessions).where(study_sessions.c.id == body["id"])
+            select(schema.study_sessions).where(schema.study_sessions.c.id == body["id"])
         ).one()
     assert (row.group_id, row.study_activity_id) == (1, 1)
     assert row.created_at == created_at

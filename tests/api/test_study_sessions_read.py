@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from lang_portal.schema import groups, study_activities, study_sessions, words
+from lang_portal import schema
 from tests.api.test_study_sessions_create import assert_problem
 
 ITEM_FIELDS = {
@@ -40,13 +40,16 @@ def session_row(engine, study_session_id: int):
     with engine.connect() as connection:
         return connection.execute(
             select(
-                study_sessions,
-                groups.c.name.label("group_name"),
-                study_activities.c.name.label("activity_name"),
+                schema.study_sessions,
+                schema.groups.c.name.label("group_name"),
+                schema.study_activities.c.name.label("activity_name"),
             )
-            .join(groups, groups.c.id == study_sessions.c.group_id)
-            .join(study_activities, study_activities.c.id == study_sessions.c.study_activity_id)
-            .where(study_sessions.c.id == study_session_id)
+            .join(schema.groups, schema.groups.c.id == schema.study_sessions.c.group_id)
+            .join(
+                schema.study_activities,
+                schema.study_activities.c.id == schema.study_sessions.c.study_activity_id,
+            )
+            .where(schema.study_sessions.c.id == study_session_id)
         ).one()
 
 
@@ -101,8 +104,8 @@ class TestList:
         older, newer = start(client), start(client)
         with engine.begin() as connection:
             connection.execute(
-                update(study_sessions)
-                .where(study_sessions.c.id == older)
+                update(schema.study_sessions)
+                .where(schema.study_sessions.c.id == older)
                 .values(created_at=datetime.now(UTC) + timedelta(hours=1))
             )
         items = client.get("/api/study-sessions").get_json()["items"]
@@ -130,7 +133,9 @@ class TestDetail:
         with engine.connect() as connection:
             names = {
                 row.id: row
-                for row in connection.execute(select(words).where(words.c.id.in_([3, 8])))
+                for row in connection.execute(
+                    select(schema.words).where(schema.words.c.id.in_([3, 8]))
+                )
             }
         assert body["words"] == [
             {

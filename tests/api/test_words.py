@@ -7,9 +7,9 @@ from typing import get_args
 import pytest
 from sqlalchemy import select
 
+from lang_portal import schema
 from lang_portal.api.words import WordSortKey
 from lang_portal.queries import words as word_queries
-from lang_portal.schema import groups, word_groups, words
 from tests.api.test_study_sessions_create import assert_problem
 from tests.conftest import count_rows
 
@@ -31,10 +31,12 @@ def review(client, reviews: list[tuple[int, bool]]) -> int:
 
 def expected_order(engine, sort_by: str, descending: bool) -> list[int]:
     """Word ids in the order the database itself sorts the column, ties by id."""
-    column = words.c[sort_by]
-    ordering = (column.desc(), words.c.id.desc()) if descending else (column, words.c.id)
+    column = schema.words.c[sort_by]
+    ordering = (
+        (column.desc(), schema.words.c.id.desc()) if descending else (column, schema.words.c.id)
+    )
     with engine.connect() as connection:
-        return list(connection.execute(select(words.c.id).order_by(*ordering)).scalars())
+        return list(connection.execute(select(schema.words.c.id).order_by(*ordering)).scalars())
 
 
 def test_sort_keys_are_the_whitelist():
@@ -87,9 +89,9 @@ def test_per_page_and_a_page_past_the_end(client):
 @pytest.mark.parametrize("path", ["/api/words/1", "/words/1", "/api/v1/words/1"])
 def test_word_detail_lists_its_groups(client, engine, path):
     with engine.begin() as connection:
-        connection.execute(word_groups.insert().values(group_id=3, word_id=1))
-        expected = connection.execute(select(words).where(words.c.id == 1)).one()
-        names = dict(connection.execute(select(groups.c.id, groups.c.name)).all())
+        connection.execute(schema.word_groups.insert().values(group_id=3, word_id=1))
+        expected = connection.execute(select(schema.words).where(schema.words.c.id == 1)).one()
+        names = dict(connection.execute(select(schema.groups.c.id, schema.groups.c.name)).all())
     review(client, [(1, True), (1, False), (1, False)])
     response = client.get(path)
     assert response.status_code == 200

@@ -18,7 +18,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from lang_portal.schema import study_sessions
+from lang_portal import schema
 from tests.browser.conftest import ARTIFACTS, PHONE, ROOT, BrowserErrors, Portal
 from tests.browser.test_portal import GROUP_ID, answer_cards, session_reviews
 
@@ -201,7 +201,7 @@ def test_an_activity_started_from_the_group_page_records_one_full_round(
     assert session_reviews(portal, study_session_id) == (total, right, total)
     with portal.engine.connect() as connection:
         stored = connection.execute(
-            select(study_sessions).where(study_sessions.c.id == study_session_id)
+            select(schema.study_sessions).where(schema.study_sessions.c.id == study_session_id)
         ).one()
     assert (stored.review_items_count, stored.correct_count, stored.wrong_count) == (
         total,

@@ -18,9 +18,7 @@ import pytest
 import requests
 from sqlalchemy import Integer, cast, func, select
 
-from lang_portal import db
-from lang_portal.queries import vocabulary
-from lang_portal.schema import study_sessions, word_groups, word_review_items
+from lang_portal import db, queries, schema
 from tests.browser.conftest import ARTIFACTS, ROOT, BrowserErrors, Portal
 from tests.conftest import count_rows
 
@@ -40,7 +38,7 @@ UPDATE_SCREENSHOTS = "LANG_PORTAL_UPDATE_SCREENSHOTS"
 def group_size(portal: Portal, group_id: int) -> int:
     with portal.engine.connect() as connection:
         return connection.execute(
-            select(func.count()).where(word_groups.c.group_id == group_id)
+            select(func.count()).where(schema.word_groups.c.group_id == group_id)
         ).scalar_one()
 
 
@@ -50,9 +48,9 @@ def session_reviews(portal: Portal, study_session_id: int) -> tuple[int, int, in
         row = connection.execute(
             select(
                 func.count(),
-                func.coalesce(func.sum(cast(word_review_items.c.correct, Integer)), 0),
-                func.count(word_review_items.c.word_id.distinct()),
-            ).where(word_review_items.c.study_session_id == study_session_id)
+                func.coalesce(func.sum(cast(schema.word_review_items.c.correct, Integer)), 0),
+                func.count(schema.word_review_items.c.word_id.distinct()),
+            ).where(schema.word_review_items.c.study_session_id == study_session_id)
         ).one()
     return int(row[0]), int(row[1]), int(row[2])
 
@@ -127,7 +125,7 @@ def test_a_learner_studies_a_group_and_sees_the_results(
     assert session_reviews(portal, study_session_id) == (total, right, total)
     with portal.engine.connect() as connection:
         stored = connection.execute(
-            select(study_sessions).where(study_sessions.c.id == study_session_id)
+            select(schema.study_sessions).where(schema.study_sessions.c.id == study_session_id)
         ).one()
     assert (stored.review_items_count, stored.correct_count, stored.wrong_count) == (
         total,
@@ -288,7 +286,7 @@ def test_flashcards_explain_what_is_missing(page: Page, portal: Portal):
     expect(page.get_by_text("This session belongs to another group")).to_be_visible()
 
     with db.writing(portal.engine) as connection:
-        empty_group = vocabulary.ensure_group(connection, "Nothing Yet")
+        empty_group = queries.vocabulary.ensure_group(connection, "Nothing Yet")
     created = requests.post(
         f"{portal.url}/api/study-sessions",
         json={"group_id": empty_group, "study_activity_id": 1},

@@ -15,12 +15,11 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from lang_portal import db
+from lang_portal import db, schema
 from lang_portal.pages import views
 from lang_portal.queries import groups as group_queries
 from lang_portal.queries import vocabulary
 from lang_portal.queries import words as word_queries
-from lang_portal.schema import study_sessions
 from tests.conftest import count_rows, make_app
 from tests.pages.html import Page, visible_text
 
@@ -134,7 +133,7 @@ def test_a_session_shows_the_same_counts_everywhere(client, engine):
     )
     with engine.connect() as connection:
         row = connection.execute(
-            select(study_sessions).where(study_sessions.c.id == study_session_id)
+            select(schema.study_sessions).where(schema.study_sessions.c.id == study_session_id)
         ).one()
     assert (row.review_items_count, row.correct_count, row.wrong_count) == (4, 3, 1)
 
@@ -182,8 +181,8 @@ def test_words_page_lists_words_in_the_query_functions_order(client, engine, sor
 
 
 def test_page_sort_keys_are_within_the_query_whitelists():
-    assert {key for key, _ in views.WORD_COLUMNS} == set(word_queries.SORT_COLUMNS)
-    assert {key for key, _ in views.GROUP_COLUMNS} <= set(group_queries.SORT_COLUMNS)
+    assert {key for key, _ in views.WORD_HEADINGS} == set(word_queries.SORT_COLUMNS)
+    assert {key for key, _ in views.GROUP_HEADINGS} <= set(group_queries.SORT_COLUMNS)
 
 
 def test_the_reset_notice_shows_only_when_the_history_is_empty(client):

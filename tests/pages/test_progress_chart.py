@@ -7,10 +7,9 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import insert
 
-from lang_portal import db
+from lang_portal import db, schema
 from lang_portal.pages import chart
 from lang_portal.queries import progress
-from lang_portal.schema import daily_activity
 
 TODAY = date(2026, 11, 22)
 
@@ -19,7 +18,7 @@ def add_days(engine, rows: list[tuple[date, int, int, int]]) -> None:
     """Insert daily_activity rows as (day, sessions, reviews, correct)."""
     with db.writing(engine) as connection:
         connection.execute(
-            insert(daily_activity),
+            insert(schema.daily_activity),
             [
                 {"day": d, "sessions_count": s, "reviews_count": r, "correct_count": c}
                 for d, s, r, c in rows

@@ -20,9 +20,9 @@ import requests
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine, create_engine, func, inspect, select, text
 
-from lang_portal import migrate
+from lang_portal import migrate, schema
 from lang_portal.cli import main
-from lang_portal.schema import groups, metadata, study_activities, word_groups, words
+from lang_portal.schema import metadata
 from tests.conftest import count_rows
 from tests.servers import LANG_PORTAL, Gunicorn
 
@@ -70,7 +70,7 @@ def assert_seeded(engine: Engine) -> None:
         "study_sessions": 0,
     }
     with engine.connect() as connection:
-        assert connection.execute(select(func.sum(groups.c.words_count))).scalar_one() == (
+        assert connection.execute(select(func.sum(schema.groups.c.words_count))).scalar_one() == (
             SEED_WORDS
         )
 
@@ -125,11 +125,13 @@ def test_import_works_before_and_after_init_db(run, engine, tmp_path: Path):
     assert result.exit_code == 0, result.output
     assert "(1 new to the group)" in result.output
     with engine.connect() as connection:
-        animals_group = connection.execute(select(groups).where(groups.c.name == "Animals")).one()
+        animals_group = connection.execute(
+            select(schema.groups).where(schema.groups.c.name == "Animals")
+        ).one()
         linked = connection.execute(
-            select(words.c.kanji)
-            .join(word_groups, word_groups.c.word_id == words.c.id)
-            .where(word_groups.c.group_id == animals_group.id)
+            select(schema.words.c.kanji)
+            .join(schema.word_groups, schema.word_groups.c.word_id == schema.words.c.id)
+            .where(schema.word_groups.c.group_id == animals_group.id)
         ).scalars()
         assert sorted(linked) == sorted(["麒麟", "河馬", "鮪"])
     assert animals_group.words_count == 3
@@ -153,7 +155,12 @@ def test_a_bad_file_writes_nothing(run, engine, tmp_path: Path, name, content):
     assert "nothing was imported" in result.output
     assert counts(engine) == before
     with engine.connect() as connection:
-        assert connection.execute(select(groups.c.id).where(groups.c.name == "Pets")).all() == []
+        assert (
+            connection.execute(
+                select(schema.groups.c.id).where(schema.groups.c.name == "Pets")
+            ).all()
+            == []
+        )
 
 
 def test_migrations_down_to_base_and_up_again(run, engine):
@@ -213,6 +220,6 @@ def test_serve_started_by_two_hosts_at_once(empty_pg_url, engine, tmp_path: Path
             server.stop()
     with engine.connect() as connection:
         activity_sessions = connection.execute(
-            select(func.sum(study_activities.c.sessions_count))
+            select(func.sum(schema.study_activities.c.sessions_count))
         ).scalar_one()
     assert count_rows(engine, "study_sessions") == activity_sessions == 1

@@ -22,15 +22,7 @@ import pytest
 import requests
 from sqlalchemy import Engine, Integer, cast, create_engine, func, select, text
 
-from lang_portal.schema import (
-    daily_activity,
-    groups,
-    idempotency_keys,
-    study_activities,
-    study_sessions,
-    word_review_items,
-    words,
-)
+from lang_portal import schema
 from tests.conftest import count_rows
 from tests.postgres.conftest import new_database
 from tests.servers import Gunicorn
@@ -198,16 +190,28 @@ def test_32_writers_on_4_processes_leave_exact_rows_and_counters(servers, urls, 
     assert count_rows(engine, "study_sessions") == sessions
     assert count_rows(engine, "word_review_items") == reviews
     totals = [  # (name, table, sum over it)
-        ("sessions.review_items_count", study_sessions, study_sessions.c.review_items_count),
-        ("sessions.correct_count", study_sessions, study_sessions.c.correct_count),
-        ("words.correct_count", words, words.c.correct_count),
-        ("words.wrong_count", words, words.c.wrong_count),
-        ("daily.sessions_count", daily_activity, daily_activity.c.sessions_count),
-        ("daily.reviews_count", daily_activity, daily_activity.c.reviews_count),
-        ("daily.correct_count", daily_activity, daily_activity.c.correct_count),
-        ("groups.sessions_count", groups, groups.c.sessions_count),
-        ("activities.sessions_count", study_activities, study_activities.c.sessions_count),
-        ("reviews marked correct", word_review_items, cast(word_review_items.c.correct, Integer)),
+        (
+            "sessions.review_items_count",
+            schema.study_sessions,
+            schema.study_sessions.c.review_items_count,
+        ),
+        ("sessions.correct_count", schema.study_sessions, schema.study_sessions.c.correct_count),
+        ("words.correct_count", schema.words, schema.words.c.correct_count),
+        ("words.wrong_count", schema.words, schema.words.c.wrong_count),
+        ("daily.sessions_count", schema.daily_activity, schema.daily_activity.c.sessions_count),
+        ("daily.reviews_count", schema.daily_activity, schema.daily_activity.c.reviews_count),
+        ("daily.correct_count", schema.daily_activity, schema.daily_activity.c.correct_count),
+        ("groups.sessions_count", schema.groups, schema.groups.c.sessions_count),
+        (
+            "activities.sessions_count",
+            schema.study_activities,
+            schema.study_activities.c.sessions_count,
+        ),
+        (
+            "reviews marked correct",
+            schema.word_review_items,
+            cast(schema.word_review_items.c.correct, Integer),
+        ),
     ]
     found = {
         name: scalar(engine, select(func.sum(column)).select_from(table))
@@ -228,11 +232,11 @@ def test_32_writers_on_4_processes_leave_exact_rows_and_counters(servers, urls, 
     # Row by row too: each session's counter equals its own reviews.
     per_session = (
         select(func.count())
-        .select_from(study_sessions)
+        .select_from(schema.study_sessions)
         .where(
-            study_sessions.c.review_items_count
+            schema.study_sessions.c.review_items_count
             != select(func.count())
-            .where(word_review_items.c.study_session_id == study_sessions.c.id)
+            .where(schema.word_review_items.c.study_session_id == schema.study_sessions.c.id)
             .scalar_subquery()
         )
     )
@@ -271,7 +275,7 @@ def check_idempotent_races(urls: list[str], engine: Engine, sessions: int, revie
         if response.status_code == 409:
             assert response.headers["Retry-After"] == "1"
     assert count_rows(engine, "study_sessions") == sessions + 1
-    assert scalar(engine, select(func.sum(groups.c.sessions_count))) == sessions + 1
+    assert scalar(engine, select(func.sum(schema.groups.c.sessions_count))) == sessions + 1
 
     # The same for a review batch: one key, twenty racing clients, one review row.
     path = f"{SESSIONS}/{created[0]['id']}/review"
@@ -279,10 +283,14 @@ def check_idempotent_races(urls: list[str], engine: Engine, sessions: int, revie
     responses = race(urls, path, batch, "scale-out-review-race")
     assert {response.status_code for response in responses} <= {201, 409}
     assert count_rows(engine, "word_review_items") == reviews + 1
-    assert scalar(engine, select(func.sum(study_sessions.c.review_items_count))) == reviews + 1
+    assert (
+        scalar(engine, select(func.sum(schema.study_sessions.c.review_items_count))) == reviews + 1
+    )
     with engine.connect() as connection:
         keys = connection.execute(
-            select(idempotency_keys.c.key, idempotency_keys.c.status_code).order_by("key")
+            select(schema.idempotency_keys.c.key, schema.idempotency_keys.c.status_code).order_by(
+                "key"
+            )
         ).all()
     assert keys == [("scale-out-race", 201), ("scale-out-review-race", 201)]
 
@@ -308,16 +316,18 @@ def test_resets_during_writes_leave_counters_equal_to_the_rows(urls, engine):
 
     sessions = count_rows(engine, "study_sessions")
     reviews = count_rows(engine, "word_review_items")
-    correct = scalar(engine, select(func.count()).where(word_review_items.c.correct.is_(True)))
+    correct = scalar(
+        engine, select(func.count()).where(schema.word_review_items.c.correct.is_(True))
+    )
     sums = {
-        "groups.sessions_count": (groups.c.sessions_count, sessions),
-        "activities.sessions_count": (study_activities.c.sessions_count, sessions),
-        "daily.sessions_count": (daily_activity.c.sessions_count, sessions),
-        "sessions.review_items_count": (study_sessions.c.review_items_count, reviews),
-        "daily.reviews_count": (daily_activity.c.reviews_count, reviews),
-        "words.correct_count": (words.c.correct_count, correct),
-        "words.wrong_count": (words.c.wrong_count, reviews - correct),
-        "daily.correct_count": (daily_activity.c.correct_count, correct),
+        "groups.sessions_count": (schema.groups.c.sessions_count, sessions),
+        "activities.sessions_count": (schema.study_activities.c.sessions_count, sessions),
+        "daily.sessions_count": (schema.daily_activity.c.sessions_count, sessions),
+        "sessions.review_items_count": (schema.study_sessions.c.review_items_count, reviews),
+        "daily.reviews_count": (schema.daily_activity.c.reviews_count, reviews),
+        "words.correct_count": (schema.words.c.correct_count, correct),
+        "words.wrong_count": (schema.words.c.wrong_count, reviews - correct),
+        "daily.correct_count": (schema.daily_activity.c.correct_count, correct),
     }
     found = {name: scalar(engine, select(func.sum(column))) for name, (column, _) in sums.items()}
     assert found == {name: expected for name, (_, expected) in sums.items()}

@@ -16,7 +16,7 @@ import pytest
 import requests
 from sqlalchemy import Engine, make_url, select
 
-from lang_portal.schema import idempotency_keys
+from lang_portal import schema
 from tests.conftest import count_rows, make_app
 from tests.postgres.proxy import TcpProxy
 from tests.servers import Gunicorn
@@ -110,7 +110,9 @@ def test_outage_gives_clean_503s_and_the_same_app_recovers(proxy, pg_url, pg_eng
     assert count_rows(pg_engine, "study_sessions") == 3
     assert count_rows(pg_engine, "word_review_items") == 1
     with pg_engine.connect() as connection:
-        stored = connection.execute(select(idempotency_keys.c.key, idempotency_keys.c.status_code))
+        stored = connection.execute(
+            select(schema.idempotency_keys.c.key, schema.idempotency_keys.c.status_code)
+        )
         assert stored.all() == [("during-the-outage", 201)]
     app.extensions["lang_portal.engine"].dispose()
 

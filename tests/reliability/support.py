@@ -24,17 +24,9 @@ from flask import Flask
 from pydantic import BaseModel
 from sqlalchemy import Engine, func, select
 
-from lang_portal import create_app
-from lang_portal.api.routing import Route, api
-from lang_portal.schema import (
-    daily_activity,
-    groups,
-    metadata,
-    study_activities,
-    study_sessions,
-    word_review_items,
-    words,
-)
+from lang_portal import create_app, schema
+from lang_portal.api.routing import Route, routes
+from lang_portal.schema import metadata
 from tests.reliability import error_bodies
 
 # For checks settled before any query runs (URL converters, the token, CORS, the size
@@ -101,7 +93,7 @@ def _listing_app() -> Flask:
 
 @functools.cache
 def _routes_by_endpoint() -> dict[str, Route]:
-    return {route.endpoint: route for route in api.routes}
+    return {route.endpoint: route for route in routes.declared}
 
 
 def url_rules() -> list[UrlRule]:
@@ -154,7 +146,7 @@ def request_body(rule: UrlRule) -> dict[str, Any] | None:
 def query_names() -> list[str]:
     """Every query parameter name any route declares, plus the common ones."""
     names = {"page", "per_page", "sort_by", "order"}
-    for route in api.routes:
+    for route in routes.declared:
         if route.query is not None:
             names.update(_field_names(route.query))
     return sorted(names)
@@ -163,7 +155,7 @@ def query_names() -> list[str]:
 def query_choices() -> list[str]:
     """Every allowed value of every enumerated query parameter (sort keys, orders)."""
     choices: set[str] = set()
-    for route in api.routes:
+    for route in routes.declared:
         if route.query is None:
             continue
         for prop in route.query.model_json_schema().get("properties", {}).values():
@@ -177,7 +169,7 @@ def query_choices() -> list[str]:
 def body_field_names() -> list[str]:
     """Every field name (nested ones included) of every declared body model."""
     names: set[str] = set()
-    for route in api.routes:
+    for route in routes.declared:
         if route.body is not None:
             names.update(_field_names(route.body))
     return sorted(names)
@@ -216,29 +208,35 @@ def check_counters(engine: Engine) -> None:
         return connection.execute(select(func.coalesce(func.sum(expression), 0))).scalar_one()
 
     with engine.connect() as connection:
-        sessions = connection.execute(select(func.count()).select_from(study_sessions)).scalar()
-        reviews = connection.execute(select(func.count()).select_from(word_review_items)).scalar()
-        correct = connection.execute(
-            select(func.count()).where(word_review_items.c.correct.is_(True))
+        sessions = connection.execute(
+            select(func.count()).select_from(schema.study_sessions)
         ).scalar()
-        assert total(connection, groups.c.sessions_count) == sessions
-        assert total(connection, study_activities.c.sessions_count) == sessions
-        assert total(connection, daily_activity.c.sessions_count) == sessions
-        assert total(connection, daily_activity.c.reviews_count) == reviews
-        assert total(connection, daily_activity.c.correct_count) == correct
-        assert total(connection, study_sessions.c.review_items_count) == reviews
-        assert total(connection, study_sessions.c.correct_count) == correct
-        assert total(connection, words.c.correct_count) == correct
-        assert total(connection, words.c.correct_count + words.c.wrong_count) == reviews
+        reviews = connection.execute(
+            select(func.count()).select_from(schema.word_review_items)
+        ).scalar()
+        correct = connection.execute(
+            select(func.count()).where(schema.word_review_items.c.correct.is_(True))
+        ).scalar()
+        assert total(connection, schema.groups.c.sessions_count) == sessions
+        assert total(connection, schema.study_activities.c.sessions_count) == sessions
+        assert total(connection, schema.daily_activity.c.sessions_count) == sessions
+        assert total(connection, schema.daily_activity.c.reviews_count) == reviews
+        assert total(connection, schema.daily_activity.c.correct_count) == correct
+        assert total(connection, schema.study_sessions.c.review_items_count) == reviews
+        assert total(connection, schema.study_sessions.c.correct_count) == correct
+        assert total(connection, schema.words.c.correct_count) == correct
+        assert (
+            total(connection, schema.words.c.correct_count + schema.words.c.wrong_count) == reviews
+        )
         per_session = select(
-            word_review_items.c.study_session_id, func.count().label("n")
-        ).group_by(word_review_items.c.study_session_id)
+            schema.word_review_items.c.study_session_id, func.count().label("n")
+        ).group_by(schema.word_review_items.c.study_session_id)
         counted = dict(connection.execute(per_session).all())
         stored = dict(
             connection.execute(
-                select(study_sessions.c.id, study_sessions.c.review_items_count).where(
-                    study_sessions.c.review_items_count > 0
-                )
+                select(
+                    schema.study_sessions.c.id, schema.study_sessions.c.review_items_count
+                ).where(schema.study_sessions.c.review_items_count > 0)
             ).all()
         )
         assert counted == stored

@@ -9,7 +9,7 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from lang_portal.schema import study_sessions, word_review_items
+from lang_portal import schema
 from tests.conftest import count_rows
 from tests.reliability.support import (
     body_example,
@@ -51,12 +51,12 @@ def test_32_concurrent_writers_on_4_workers_lose_and_fail_nothing(
     assert count_rows(sqlite_engine, "study_sessions") == len(result.session_ids)
     assert count_rows(sqlite_engine, "word_review_items") == result.reviews_acknowledged
     with sqlite_engine.connect() as connection:
-        stored_sessions = set(connection.execute(select(study_sessions.c.id)).scalars())
-        stored_reviews = set(connection.execute(select(word_review_items.c.id)).scalars())
+        stored_sessions = set(connection.execute(select(schema.study_sessions.c.id)).scalars())
+        stored_reviews = set(connection.execute(select(schema.word_review_items.c.id)).scalars())
         per_session = dict(
             connection.execute(
-                select(word_review_items.c.study_session_id, func.count()).group_by(
-                    word_review_items.c.study_session_id
+                select(schema.word_review_items.c.study_session_id, func.count()).group_by(
+                    schema.word_review_items.c.study_session_id
                 )
             ).all()
         )

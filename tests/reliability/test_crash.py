@@ -18,7 +18,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from lang_portal.schema import study_sessions, word_review_items
+from lang_portal import schema
 from tests.reliability.support import LoadResult, check_counters, run_writers
 
 pytestmark = pytest.mark.slow
@@ -86,9 +86,9 @@ def test_sigkill_mid_load_loses_no_acknowledged_write(start_server, sqlite_file,
     server.stop()
     assert integrity(sqlite_file) == "ok"
     with sqlite_engine.connect() as connection:
-        stored_sessions = set(connection.execute(select(study_sessions.c.id)).scalars())
+        stored_sessions = set(connection.execute(select(schema.study_sessions.c.id)).scalars())
         reviews = connection.execute(
-            select(word_review_items.c.id, word_review_items.c.study_session_id)
+            select(schema.word_review_items.c.id, schema.word_review_items.c.study_session_id)
         ).all()
     assert set(acknowledged.session_ids) <= stored_sessions
     assert set(acknowledged.review_ids) <= {review_id for review_id, _ in reviews}

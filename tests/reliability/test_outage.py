@@ -17,7 +17,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from lang_portal.schema import study_sessions, word_review_items
+from lang_portal import schema
 from tests.reliability.support import (
     LoadResult,
     check_counters,
@@ -124,8 +124,8 @@ def test_database_directory_moved_away_and_back(
 
     # No acknowledged write was lost, and every counter agrees with its rows.
     with sqlite_engine.connect() as connection:
-        stored_sessions = set(connection.execute(select(study_sessions.c.id)).scalars())
-        stored_reviews = set(connection.execute(select(word_review_items.c.id)).scalars())
+        stored_sessions = set(connection.execute(select(schema.study_sessions.c.id)).scalars())
+        stored_reviews = set(connection.execute(select(schema.word_review_items.c.id)).scalars())
     assert set(result.session_ids) <= stored_sessions
     assert set(result.review_ids) <= stored_reviews
     assert after.json()["total"] == len(stored_sessions)

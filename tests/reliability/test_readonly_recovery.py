@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from lang_portal.schema import study_sessions, word_review_items
+from lang_portal import schema
 from tests.reliability.support import check_counters, check_problem, run_writers, server_log
 
 pytestmark = pytest.mark.slow
@@ -87,8 +87,8 @@ def test_writes_recover_within_seconds_after_the_file_was_read_only(
     acknowledged_sessions = set(settling.session_ids + after.session_ids)
     acknowledged_reviews = set(settling.review_ids + after.review_ids)
     with sqlite_engine.connect() as connection:
-        stored_sessions = set(connection.execute(select(study_sessions.c.id)).scalars())
-        stored_reviews = set(connection.execute(select(word_review_items.c.id)).scalars())
+        stored_sessions = set(connection.execute(select(schema.study_sessions.c.id)).scalars())
+        stored_reviews = set(connection.execute(select(schema.word_review_items.c.id)).scalars())
         integrity = connection.exec_driver_sql("PRAGMA integrity_check").scalar_one()
     assert acknowledged_sessions <= stored_sessions
     assert acknowledged_reviews <= stored_reviews

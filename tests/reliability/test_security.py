@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from lang_portal import db, security
-from lang_portal.api.routing import api
+from lang_portal.api.routing import routes
 from tests.conftest import make_app
 from tests.reliability import error_bodies
 from tests.reliability.support import (
@@ -244,7 +244,7 @@ def test_an_exception_in_any_view_is_a_bare_500(client, monkeypatch):
         raise RuntimeError(SECRET_MESSAGE)
 
     scanned_before = error_bodies.COLLECTOR.scanned.get(500, 0)
-    for route in api.routes:
+    for route in routes.declared:
         monkeypatch.setattr(route, "view", explode)
     rules = [rule for rule in url_rules() if rule.registered is not None]
     for rule in rules:
@@ -280,7 +280,7 @@ def test_a_database_error_raised_in_a_view_shows_no_sql(client, monkeypatch, fai
     def fail(*args: Any, **kwargs: Any) -> Any:
         raise failure
 
-    for route in api.routes:
+    for route in routes.declared:
         monkeypatch.setattr(route, "view", fail)
     expected = (
         "the database is unavailable; try again shortly"

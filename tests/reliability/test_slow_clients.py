@@ -18,7 +18,7 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from lang_portal.schema import study_sessions
+from lang_portal import schema
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +57,7 @@ def closed_by_server(client: socket.socket) -> bool:
 def test_slow_clients_neither_delay_a_get_nor_stay_open(start_server, sqlite_file, sqlite_engine):
     server = start_server(f"sqlite:///{sqlite_file}", workers=2)
     with sqlite_engine.connect() as connection:
-        sessions_before = connection.scalar(select(func.count()).select_from(study_sessions))
+        sessions_before = connection.scalar(select(func.count()).select_from(schema.study_sessions))
     expected_groups = requests.get(server.url + "/api/groups", timeout=5).json()
 
     opened = time.monotonic()
@@ -95,5 +95,5 @@ def test_slow_clients_neither_delay_a_get_nor_stay_open(start_server, sqlite_fil
     assert max(get_seconds) < GET_WITHIN
     assert sorted(silent - closed_after.keys()) == [], "silent clients the server kept open"
     with sqlite_engine.connect() as connection:
-        sessions_after = connection.scalar(select(func.count()).select_from(study_sessions))
+        sessions_after = connection.scalar(select(func.count()).select_from(schema.study_sessions))
     assert sessions_after == sessions_before

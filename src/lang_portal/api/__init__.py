@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from lang_portal.api import dashboard, groups, study_activities, study_sessions, words
-from lang_portal.api.routing import api
+from lang_portal.api.routing import routes
 
 __all__ = [
     "api",
@@ -20,4 +20,4 @@ __all__ = [
 
 def init_app(app: Flask) -> None:
     """Register every declared route on the app."""
-    api.register(app)
+    routes.register(app)

@@ -7,8 +7,8 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import Connection
 
-from lang_portal.api.routing import api
-from lang_portal.queries import dashboard
+from lang_portal import queries
+from lang_portal.api.routing import routes
 
 
 class RecentSession(BaseModel):
@@ -39,13 +39,13 @@ class DashboardStats(BaseModel):
     )
 
 
-@api.get("/dashboard/recent-session", response=RecentSession | None, legacy=True)
+@routes.get("/dashboard/recent-session", response=RecentSession | None, legacy=True)
 def get_recent_session(connection: Connection) -> dict[str, Any] | None:
     """Show the most recent study session, or ``null`` when there is none."""
-    return dashboard.recent_session(connection)
+    return queries.dashboard.recent_session(connection)
 
 
-@api.get("/dashboard/stats", response=DashboardStats, legacy=True)
+@routes.get("/dashboard/stats", response=DashboardStats, legacy=True)
 def get_dashboard_stats(connection: Connection) -> dict[str, Any]:
     """Show the learner's progress figures."""
-    return dashboard.stats(connection)
+    return queries.dashboard.stats(connection)

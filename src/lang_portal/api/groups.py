@@ -7,12 +7,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, JsonValue
 from sqlalchemy import Connection
 
+from lang_portal import queries
 from lang_portal.api.pagination import Order, PageQuery, legacy_page
-from lang_portal.api.routing import api
+from lang_portal.api.routing import routes
 from lang_portal.api.study_sessions import StudySessionItem
-from lang_portal.api.words import Word, WordSortKey
+from lang_portal.api.words import WordItem, WordSortKey
 from lang_portal.errors import not_found
-from lang_portal.queries import groups, study_sessions, words
 
 # The keys of queries.study_sessions.GROUP_SORT_COLUMNS; a test keeps the two in step.
 GroupSessionSortKey = Literal[
@@ -55,22 +55,22 @@ class GroupList(BaseModel):
 
 def _group_or_404(connection: Connection, group_id: int) -> dict[str, Any]:
     """The group with this id, or a 404."""
-    group = groups.get(connection, group_id)
+    group = queries.groups.get(connection, group_id)
     if group is None:
         raise not_found("group")
     return group
 
 
-@api.get("/groups", query=GroupListQuery, response=GroupList, legacy=True, errors=(400,))
+@routes.get("/groups", query=GroupListQuery, response=GroupList, legacy=True, errors=(400,))
 def list_groups(connection: Connection, query: GroupListQuery) -> dict[str, Any]:
     """List word groups, sorted by name or by word count."""
-    items = groups.page(
+    items = queries.groups.page(
         connection, query.sort_by, query.order == "desc", query.offset, query.per_page
     )
-    return legacy_page("groups", items, groups.count(connection), query)
+    return legacy_page("groups", items, queries.groups.count(connection), query)
 
 
-@api.get("/groups/<id:group_id>", response=Group, legacy=True, errors=(404,))
+@routes.get("/groups/<id:group_id>", response=Group, legacy=True, errors=(404,))
 def get_group(connection: Connection, group_id: int) -> dict[str, Any]:
     """Show one word group."""
     return _group_or_404(connection, group_id)
@@ -86,7 +86,7 @@ class GroupWordsQuery(PageQuery):
 class GroupWords(BaseModel):
     """A page of a group's words, in the shape the lang-portal frontend reads."""
 
-    words: list[Word]
+    words: list[WordItem]
     total_pages: int
     current_page: int
 
@@ -130,7 +130,7 @@ class GroupStudySessions(BaseModel):
     current_page: int
 
 
-@api.get(
+@routes.get(
     "/groups/<id:group_id>/words",
     query=GroupWordsQuery,
     response=GroupWords,
@@ -142,24 +142,24 @@ def list_group_words(
 ) -> dict[str, Any]:
     """List a page of the words in a group, with their review counts."""
     group = _group_or_404(connection, group_id)
-    page = words.group_page(
+    page = queries.words.group_page(
         connection, group_id, query.sort_by, query.order == "desc", query.offset, query.per_page
     )
     return legacy_page("words", page, group["word_count"], query)
 
 
-@api.get("/groups/<id:group_id>/words/raw", response=GroupWordsRaw, legacy=True, errors=(404,))
+@routes.get("/groups/<id:group_id>/words/raw", response=GroupWordsRaw, legacy=True, errors=(404,))
 def list_group_words_raw(connection: Connection, group_id: int) -> dict[str, Any]:
     """List every word of a group with its parts, for a study activity to run on."""
     group = _group_or_404(connection, group_id)
     return {
         "group_id": group_id,
         "group_name": group["group_name"],
-        "words": words.group_words_with_parts(connection, group_id),
+        "words": queries.words.group_words_with_parts(connection, group_id),
     }
 
 
-@api.get(
+@routes.get(
     "/groups/<id:group_id>/study-sessions",
     query=GroupSessionsQuery,
     response=GroupStudySessions,
@@ -170,10 +170,10 @@ def list_group_study_sessions(
     connection: Connection, group_id: int, query: GroupSessionsQuery
 ) -> dict[str, Any]:
     """List a page of a group's study sessions, newest first unless sorted otherwise."""
-    total = groups.sessions_count(connection, group_id)
+    total = queries.groups.sessions_count(connection, group_id)
     if total is None:
         raise not_found("group")
-    page = study_sessions.group_page(
+    page = queries.study_sessions.group_page(
         connection, group_id, query.sort_by, query.order == "desc", query.offset, query.per_page
     )
     return legacy_page("study_sessions", page, total, query)

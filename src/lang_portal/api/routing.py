@@ -1,7 +1,7 @@
 """The route registry: each API view is declared once and answers on every alias.
 
-A view is declared with ``@api.get(...)`` or ``@api.post(...)`` along with its
-query, body and response models. :meth:`Api.register` then adds it to Flask
+A view is declared with ``@routes.get(...)`` or ``@routes.post(...)`` along with its
+query, body and response models. :meth:`RouteRegistry.register` then adds it to Flask
 under ``/api``, ``/api/v1``, the underscore spellings and (for the routes the
 lang-portal React frontend calls) the legacy path without ``/api``, all as one
 endpoint. The same declarations produce the OpenAPI document.
@@ -99,11 +99,11 @@ class Route:
         return paths
 
 
-class Api:
+class RouteRegistry:
     """Collects routes from the resource modules and registers them on an app."""
 
     def __init__(self) -> None:
-        self.routes: list[Route] = []
+        self.declared: list[Route] = []
 
     def get(self, rule: str, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Declare a read; the view gets ``connection`` and, if declared, ``query``."""
@@ -120,7 +120,7 @@ class Api:
             route = Route(method, rule, view, **options)
             if route.response is not None:
                 route.adapter = TypeAdapter(route.response)
-            self.routes.append(route)
+            self.declared.append(route)
             return view
 
         return decorator
@@ -129,7 +129,7 @@ class Api:
         """Add every route, on every one of its paths, to the app's URL map."""
         app.url_map.converters["id"] = IdConverter
         security.init_app(app)
-        for route in self.routes:
+        for route in self.declared:
             handler = _handler(route)
             for path in route.paths():
                 app.add_url_rule(path, route.endpoint, handler, methods=[route.method])
@@ -188,4 +188,5 @@ def _render(route: Route, result: Any) -> Response:
     return response
 
 
-api = Api()
+# The one registry every resource module declares its routes on.
+routes = RouteRegistry()

@@ -7,12 +7,11 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import Connection
 
-from lang_portal import links
+from lang_portal import links, queries
 from lang_portal.api.pagination import PageQuery, page_body
-from lang_portal.api.routing import api
+from lang_portal.api.routing import routes
 from lang_portal.api.study_sessions import StudySessionPage
 from lang_portal.errors import not_found
-from lang_portal.queries import groups, study_activities, study_sessions
 
 
 class StudyActivity(BaseModel):
@@ -41,25 +40,25 @@ class LaunchData(BaseModel):
 
 def get_or_404(connection: Connection, study_activity_id: int) -> dict[str, Any]:
     """The activity with this id, or a 404."""
-    activity = study_activities.get(connection, study_activity_id, links.base_url())
+    activity = queries.study_activities.get(connection, study_activity_id, links.base_url())
     if activity is None:
         raise not_found("study activity")
     return activity
 
 
-@api.get("/study-activities", response=list[StudyActivity])
+@routes.get("/study-activities", response=list[StudyActivity])
 def list_study_activities(connection: Connection) -> list[dict[str, Any]]:
     """List every study activity."""
-    return study_activities.all_activities(connection, links.base_url())
+    return queries.study_activities.all_activities(connection, links.base_url())
 
 
-@api.get("/study-activities/<id:study_activity_id>", response=StudyActivity, errors=(404,))
+@routes.get("/study-activities/<id:study_activity_id>", response=StudyActivity, errors=(404,))
 def get_study_activity(connection: Connection, study_activity_id: int) -> dict[str, Any]:
     """Show one study activity."""
     return get_or_404(connection, study_activity_id)
 
 
-@api.get(
+@routes.get(
     "/study-activities/<id:study_activity_id>/sessions",
     query=PageQuery,
     response=StudySessionPage,
@@ -69,19 +68,19 @@ def list_study_activity_sessions(
     connection: Connection, study_activity_id: int, query: PageQuery
 ) -> dict[str, Any]:
     """List the sessions started with one activity, newest first."""
-    total = study_activities.sessions_count(connection, study_activity_id)
+    total = queries.study_activities.sessions_count(connection, study_activity_id)
     if total is None:
         raise not_found("study activity")
-    items = study_sessions.activity_page(
+    items = queries.study_sessions.activity_page(
         connection, study_activity_id, query.offset, query.per_page
     )
     return page_body(items, total, query)
 
 
-@api.get("/study-activities/<id:study_activity_id>/launch", response=LaunchData, errors=(404,))
+@routes.get("/study-activities/<id:study_activity_id>/launch", response=LaunchData, errors=(404,))
 def get_study_activity_launch(connection: Connection, study_activity_id: int) -> dict[str, Any]:
     """Show an activity with the groups it can be launched for."""
     return {
         "activity": get_or_404(connection, study_activity_id),
-        "groups": groups.all_names(connection),
+        "groups": queries.groups.all_names(connection),
     }

@@ -9,10 +9,10 @@ from flask import Response, after_this_request, g
 from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import Connection
 
+from lang_portal import queries
 from lang_portal.api.pagination import PageQuery, page_body
-from lang_portal.api.routing import MAX_ID, Reply, api
+from lang_portal.api.routing import MAX_ID, Reply, routes
 from lang_portal.errors import not_found
-from lang_portal.queries import study_sessions
 
 log = logging.getLogger("lang_portal.study_sessions")
 
@@ -148,7 +148,7 @@ def _log_when_created(created: dict[str, Any]) -> None:
         return response
 
 
-@api.post(
+@routes.post(
     "/study-sessions",
     body=NewStudySession,
     response=CreatedStudySession,
@@ -163,19 +163,19 @@ def create_study_session(connection: Connection, body: NewStudySession) -> Reply
     Called by a study activity, or the portal, when a learner launches an activity.
     The session is committed before the 201 is sent.
     """
-    created = study_sessions.create(connection, body.group_id, body.study_activity_id)
+    created = queries.study_sessions.create(connection, body.group_id, body.study_activity_id)
     _log_when_created(created)
     return Reply(created, 201, location=f"/api/study-sessions/{created['id']}")
 
 
-@api.get("/study-sessions", query=PageQuery, response=StudySessionPage, errors=(400,))
+@routes.get("/study-sessions", query=PageQuery, response=StudySessionPage, errors=(400,))
 def list_study_sessions(connection: Connection, query: PageQuery) -> dict[str, Any]:
     """List study sessions, newest first."""
-    items = study_sessions.page(connection, query.offset, query.per_page)
-    return page_body(items, study_sessions.count(connection), query)
+    items = queries.study_sessions.page(connection, query.offset, query.per_page)
+    return page_body(items, queries.study_sessions.count(connection), query)
 
 
-@api.get(
+@routes.get(
     "/study-sessions/<id:study_session_id>",
     query=PageQuery,
     response=StudySessionDetail,
@@ -185,16 +185,16 @@ def get_study_session(
     connection: Connection, study_session_id: int, query: PageQuery
 ) -> dict[str, Any]:
     """Show one study session and a page of the words reviewed in it."""
-    study_session = study_sessions.get(connection, study_session_id)
+    study_session = queries.study_sessions.get(connection, study_session_id)
     if study_session is None:
         raise not_found("study session")
-    reviewed, total = study_sessions.reviewed_words(
+    reviewed, total = queries.study_sessions.reviewed_words(
         connection, study_session_id, query.offset, query.per_page
     )
     return {"session": study_session, **page_body(reviewed, total, query, name="words")}
 
 
-@api.post(
+@routes.post(
     "/study-sessions/<id:study_session_id>/review",
     body=ReviewBatch,
     response=ReviewsCreated,
@@ -206,11 +206,11 @@ def get_study_session(
 def review_words(connection: Connection, study_session_id: int, body: ReviewBatch) -> Reply:
     """Record a batch of reviews in a study session, all or nothing."""
     reviews = [(review.word_id, review.is_correct) for review in body.reviews]
-    created = study_sessions.add_reviews(connection, study_session_id, reviews)
+    created = queries.study_sessions.add_reviews(connection, study_session_id, reviews)
     return Reply({"session_id": study_session_id, "reviews_created": len(created)}, 201)
 
 
-@api.post(
+@routes.post(
     "/study-sessions/<id:study_session_id>/words/<id:word_id>/review",
     body=SingleReview,
     response=ReviewItem,
@@ -223,19 +223,19 @@ def review_word(
 ) -> Reply:
     """Record one review of one word in a study session."""
     try:
-        (created,) = study_sessions.add_reviews(
+        (created,) = queries.study_sessions.add_reviews(
             connection, study_session_id, [(word_id, body.correct)]
         )
-    except study_sessions.UnknownWord:  # the word is named in the URL: a 404 here
+    except queries.study_sessions.UnknownWord:  # the word is named in the URL: a 404 here
         raise not_found("word") from None
     return Reply(created, 201)
 
 
-@api.post("/study-sessions/reset", response=ResetDone, errors=(401, 429))
+@routes.post("/study-sessions/reset", response=ResetDone, errors=(401, 429))
 def reset_study_history(connection: Connection) -> dict[str, str]:
     """Delete every study session and review; words, groups and activities stay.
 
     Any body, or none, is accepted: the lang-portal frontend sends an empty one.
     """
-    study_sessions.reset(connection)
+    queries.study_sessions.reset(connection)
     return {"message": "study history reset"}

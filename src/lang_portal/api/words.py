@@ -7,10 +7,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
+from lang_portal import queries
 from lang_portal.api.pagination import Order, PageQuery, legacy_page
-from lang_portal.api.routing import api
+from lang_portal.api.routing import routes
 from lang_portal.errors import not_found
-from lang_portal.queries import words
 
 # The keys of queries.words.SORT_COLUMNS; a test keeps the two in step.
 WordSortKey = Literal["kanji", "romaji", "english", "correct_count", "wrong_count"]
@@ -24,7 +24,7 @@ class WordListQuery(PageQuery):
     order: Order = "asc"
 
 
-class Word(BaseModel):
+class WordItem(BaseModel):
     """A word and how often it was answered right and wrong, over every session."""
 
     id: int
@@ -38,7 +38,7 @@ class Word(BaseModel):
 class WordList(BaseModel):
     """A page of words, in the shape the lang-portal frontend reads."""
 
-    words: list[Word]
+    words: list[WordItem]
     total_pages: int
     current_page: int
     total_words: int
@@ -51,7 +51,7 @@ class GroupName(BaseModel):
     name: str
 
 
-class WordWithGroups(Word):
+class WordWithGroups(WordItem):
     """A word with the groups it belongs to."""
 
     groups: list[GroupName]
@@ -63,20 +63,20 @@ class WordDetail(BaseModel):
     word: WordWithGroups
 
 
-@api.get("/words", query=WordListQuery, response=WordList, legacy=True, errors=(400,))
+@routes.get("/words", query=WordListQuery, response=WordList, legacy=True, errors=(400,))
 def list_words(connection: Connection, query: WordListQuery) -> dict[str, Any]:
     """List words with their review counts, sorted by kanji, romaji, english or a count."""
-    total = words.count(connection)
-    items = words.page(
+    total = queries.words.count(connection)
+    items = queries.words.page(
         connection, query.sort_by, query.order == "desc", query.offset, query.per_page
     )
     return {**legacy_page("words", items, total, query), "total_words": total}
 
 
-@api.get("/words/<id:word_id>", response=WordDetail, legacy=True, errors=(404,))
+@routes.get("/words/<id:word_id>", response=WordDetail, legacy=True, errors=(404,))
 def get_word(connection: Connection, word_id: int) -> dict[str, Any]:
     """Show one word, its review counts and its groups."""
-    word = words.get(connection, word_id)
+    word = queries.words.get(connection, word_id)
     if word is None:
         raise not_found("word")
     return {"word": word}

@@ -12,18 +12,10 @@ from flask import abort, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import Connection
 
-from lang_portal import db, links
+from lang_portal import db, links, queries
 from lang_portal.pages import blueprint
 from lang_portal.pages.chart import reviews_chart
 from lang_portal.pages.params import Pager, choice, page_number
-from lang_portal.queries import (
-    dashboard,
-    groups,
-    progress,
-    study_activities,
-    study_sessions,
-    words,
-)
 
 WORDS_PER_PAGE = 50
 GROUP_WORDS_PER_PAGE = 25
@@ -34,14 +26,14 @@ CHART_DAYS = 30
 
 # Columns a word table can be sorted by, as (sort key, heading); the keys are the
 # whitelist of queries.words.SORT_COLUMNS.
-WORD_COLUMNS = (
+WORD_HEADINGS = (
     ("kanji", "Japanese"),
     ("romaji", "Reading"),
     ("english", "English"),
     ("correct_count", "Right"),
     ("wrong_count", "Wrong"),
 )
-GROUP_COLUMNS = (("name", "Group"), ("words_count", "Words"))
+GROUP_HEADINGS = (("name", "Group"), ("words_count", "Words"))
 ORDERS = ("asc", "desc")
 
 
@@ -53,14 +45,14 @@ def _sorting(default_sort: str, allowed: tuple[tuple[str, str], ...]) -> tuple[s
 
 
 def _group_or_404(connection: Connection, group_id: int) -> dict[str, Any]:
-    group = groups.get(connection, group_id)
+    group = queries.groups.get(connection, group_id)
     if group is None:
         abort(404, f"There is no word group with id {group_id}.")
     return group
 
 
 def _activity_or_404(connection: Connection, study_activity_id: int) -> dict[str, Any]:
-    activity = study_activities.get(connection, study_activity_id, links.base_url())
+    activity = queries.study_activities.get(connection, study_activity_id, links.base_url())
     if activity is None:
         abort(404, f"There is no study activity with id {study_activity_id}.")
     return activity
@@ -69,12 +61,12 @@ def _activity_or_404(connection: Connection, study_activity_id: int) -> dict[str
 @blueprint.get("/")
 def dashboard_page() -> ResponseReturnValue:
     """The dashboard: the learner's figures, the last session and reviews per day."""
-    today = dashboard.utc_now().date()
+    today = queries.dashboard.utc_now().date()
     with db.reading() as connection:
-        stats = dashboard.stats(connection)
-        recent = dashboard.recent_session(connection)
-        recent_group = groups.get(connection, recent["group_id"]) if recent else None
-        days = progress.reviews_per_day(connection, today, CHART_DAYS)
+        stats = queries.dashboard.stats(connection)
+        recent = queries.dashboard.recent_session(connection)
+        recent_group = queries.groups.get(connection, recent["group_id"]) if recent else None
+        days = queries.progress.reviews_per_day(connection, today, CHART_DAYS)
     return render_template(
         "dashboard.html",
         active="dashboard",
@@ -97,11 +89,13 @@ def portal_home() -> ResponseReturnValue:
 @blueprint.get("/portal/words")
 def words_page() -> ResponseReturnValue:
     """Every word with its review counts, sortable and 50 to a page."""
-    sort_by, order = _sorting("kanji", WORD_COLUMNS)
+    sort_by, order = _sorting("kanji", WORD_HEADINGS)
     number = page_number(request.args)
     with db.reading() as connection:
-        pager = Pager(number, WORDS_PER_PAGE, words.count(connection))
-        items = words.page(connection, sort_by, order == "desc", pager.offset, pager.per_page)
+        pager = Pager(number, WORDS_PER_PAGE, queries.words.count(connection))
+        items = queries.words.page(
+            connection, sort_by, order == "desc", pager.offset, pager.per_page
+        )
     return render_template(
         "words.html",
         active="words",
@@ -109,7 +103,7 @@ def words_page() -> ResponseReturnValue:
         pager=pager,
         sort_by=sort_by,
         order=order,
-        columns=WORD_COLUMNS,
+        columns=WORD_HEADINGS,
     )
 
 
@@ -117,7 +111,7 @@ def words_page() -> ResponseReturnValue:
 def word_page(word_id: int) -> ResponseReturnValue:
     """One word: its reading, meaning, review counts and groups."""
     with db.reading() as connection:
-        word = words.get(connection, word_id)
+        word = queries.words.get(connection, word_id)
     if word is None:
         abort(404, f"There is no word with id {word_id}.")
     return render_template("word.html", active="words", word=word)
@@ -126,11 +120,13 @@ def word_page(word_id: int) -> ResponseReturnValue:
 @blueprint.get("/portal/groups")
 def groups_page() -> ResponseReturnValue:
     """Every word group, sortable by name or size."""
-    sort_by, order = _sorting("name", GROUP_COLUMNS)
+    sort_by, order = _sorting("name", GROUP_HEADINGS)
     number = page_number(request.args)
     with db.reading() as connection:
-        pager = Pager(number, GROUPS_PER_PAGE, groups.count(connection))
-        items = groups.page(connection, sort_by, order == "desc", pager.offset, pager.per_page)
+        pager = Pager(number, GROUPS_PER_PAGE, queries.groups.count(connection))
+        items = queries.groups.page(
+            connection, sort_by, order == "desc", pager.offset, pager.per_page
+        )
     return render_template(
         "groups.html",
         active="groups",
@@ -138,26 +134,26 @@ def groups_page() -> ResponseReturnValue:
         pager=pager,
         sort_by=sort_by,
         order=order,
-        columns=GROUP_COLUMNS,
+        columns=GROUP_HEADINGS,
     )
 
 
 @blueprint.get("/portal/groups/<id:group_id>")
 def group_page(group_id: int) -> ResponseReturnValue:
     """One group: start an activity for it, its recent sessions and its words."""
-    sort_by, order = _sorting("kanji", WORD_COLUMNS)
+    sort_by, order = _sorting("kanji", WORD_HEADINGS)
     number = page_number(request.args)
     with db.reading() as connection:
         group = _group_or_404(connection, group_id)
         pager = Pager(number, GROUP_WORDS_PER_PAGE, group["word_count"])
-        items = words.group_page(
+        items = queries.words.group_page(
             connection, group_id, sort_by, order == "desc", pager.offset, pager.per_page
         )
-        sessions_total = groups.sessions_count(connection, group_id) or 0
-        recent = study_sessions.group_page(
+        sessions_total = queries.groups.sessions_count(connection, group_id) or 0
+        recent = queries.study_sessions.group_page(
             connection, group_id, "created_at", True, 0, RECENT_SESSIONS
         )
-        activities = study_activities.all_activities(connection, links.base_url())
+        activities = queries.study_activities.all_activities(connection, links.base_url())
     return render_template(
         "group.html",
         active="groups",
@@ -166,7 +162,7 @@ def group_page(group_id: int) -> ResponseReturnValue:
         pager=pager,
         sort_by=sort_by,
         order=order,
-        columns=WORD_COLUMNS,
+        columns=WORD_HEADINGS,
         sessions=recent,
         sessions_total=sessions_total,
         activities=activities,
@@ -179,8 +175,10 @@ def group_sessions_page(group_id: int) -> ResponseReturnValue:
     number = page_number(request.args)
     with db.reading() as connection:
         group = _group_or_404(connection, group_id)
-        pager = Pager(number, SESSIONS_PER_PAGE, groups.sessions_count(connection, group_id) or 0)
-        items = study_sessions.group_page(
+        pager = Pager(
+            number, SESSIONS_PER_PAGE, queries.groups.sessions_count(connection, group_id) or 0
+        )
+        items = queries.study_sessions.group_page(
             connection, group_id, "created_at", True, pager.offset, pager.per_page
         )
     return render_template(
@@ -192,7 +190,7 @@ def group_sessions_page(group_id: int) -> ResponseReturnValue:
 def study_activities_page() -> ResponseReturnValue:
     """The launchpad: every study activity, each with a way to start it."""
     with db.reading() as connection:
-        activities = study_activities.all_activities(connection, links.base_url())
+        activities = queries.study_activities.all_activities(connection, links.base_url())
     return render_template("study_activities.html", active="study", activities=activities)
 
 
@@ -202,13 +200,13 @@ def study_activity_page(study_activity_id: int) -> ResponseReturnValue:
     number = page_number(request.args)
     with db.reading() as connection:
         activity = _activity_or_404(connection, study_activity_id)
-        choices = groups.all_names(connection)
+        choices = queries.groups.all_names(connection)
         pager = Pager(
             number,
             SESSIONS_PER_PAGE,
-            study_activities.sessions_count(connection, study_activity_id),
+            queries.study_activities.sessions_count(connection, study_activity_id),
         )
-        items = study_sessions.activity_page(
+        items = queries.study_sessions.activity_page(
             connection, study_activity_id, pager.offset, pager.per_page
         )
     chosen = request.args.get("group_id", "")
@@ -228,8 +226,8 @@ def sessions_page() -> ResponseReturnValue:
     """Every study session, newest first."""
     number = page_number(request.args)
     with db.reading() as connection:
-        pager = Pager(number, SESSIONS_PER_PAGE, study_sessions.count(connection))
-        items = study_sessions.page(connection, pager.offset, pager.per_page)
+        pager = Pager(number, SESSIONS_PER_PAGE, queries.study_sessions.count(connection))
+        items = queries.study_sessions.page(connection, pager.offset, pager.per_page)
     return render_template("sessions.html", active="sessions", sessions=items, pager=pager)
 
 
@@ -238,10 +236,10 @@ def session_page(study_session_id: int) -> ResponseReturnValue:
     """One session: when, what, how it went, and each word reviewed in it."""
     number = page_number(request.args)
     with db.reading() as connection:
-        study_session = study_sessions.get(connection, study_session_id)
+        study_session = queries.study_sessions.get(connection, study_session_id)
         if study_session is None:
             abort(404, f"There is no study session with id {study_session_id}.")
-        reviewed, total = study_sessions.reviewed_words(
+        reviewed, total = queries.study_sessions.reviewed_words(
             connection, study_session_id, (number - 1) * WORDS_PER_PAGE, WORDS_PER_PAGE
         )
     return render_template(
@@ -257,7 +255,7 @@ def session_page(study_session_id: int) -> ResponseReturnValue:
 def settings_page() -> ResponseReturnValue:
     """Settings: how much study history there is, and a confirmed reset of it."""
     with db.reading() as connection:
-        totals = progress.history_totals(connection)
+        totals = queries.progress.history_totals(connection)
     return render_template(
         "settings.html",
         active="settings",

@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, select
 
+from lang_portal import schema
 from lang_portal.queries.study_sessions import NEWEST_FIRST, select_sessions
-from lang_portal.schema import daily_activity, groups, words
 
 ACTIVE_GROUP_WINDOW = timedelta(days=30)
 # A word is mastered after at least this many reviews with at least this share correct.
@@ -75,10 +75,10 @@ def stats(connection: Connection) -> dict[str, Any]:
     - current_streak: see :func:`current_streak`, in UTC days.
     """
     now = utc_now()
-    reviews = words.c.correct_count + words.c.wrong_count
+    reviews = schema.words.c.correct_count + schema.words.c.wrong_count
     mastered = and_(
         reviews >= MASTERY_MIN_REVIEWS,
-        words.c.correct_count * 100 >= reviews * MASTERY_MIN_PERCENT_CORRECT,
+        schema.words.c.correct_count * 100 >= reviews * MASTERY_MIN_PERCENT_CORRECT,
     )
     vocabulary = connection.execute(
         select(
@@ -89,21 +89,21 @@ def stats(connection: Connection) -> dict[str, Any]:
     ).one()
     history = connection.execute(
         select(
-            func.coalesce(func.sum(daily_activity.c.sessions_count), 0).label("sessions"),
-            func.coalesce(func.sum(daily_activity.c.reviews_count), 0).label("reviews"),
-            func.coalesce(func.sum(daily_activity.c.correct_count), 0).label("correct"),
+            func.coalesce(func.sum(schema.daily_activity.c.sessions_count), 0).label("sessions"),
+            func.coalesce(func.sum(schema.daily_activity.c.reviews_count), 0).label("reviews"),
+            func.coalesce(func.sum(schema.daily_activity.c.correct_count), 0).label("correct"),
         )
     ).one()
     active_groups = connection.execute(
         select(func.count())
-        .select_from(groups)
-        .where(groups.c.last_session_at >= now - ACTIVE_GROUP_WINDOW)
+        .select_from(schema.groups)
+        .where(schema.groups.c.last_session_at >= now - ACTIVE_GROUP_WINDOW)
     ).scalar_one()
     today = now.date()
     days = connection.execute(
-        select(daily_activity.c.day)
-        .where(daily_activity.c.sessions_count > 0, daily_activity.c.day <= today)
-        .order_by(daily_activity.c.day.desc())
+        select(schema.daily_activity.c.day)
+        .where(schema.daily_activity.c.sessions_count > 0, schema.daily_activity.c.day <= today)
+        .order_by(schema.daily_activity.c.day.desc())
     ).scalars()
     return {
         "total_vocabulary": vocabulary.total,

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from lang_portal.schema import daily_activity
+from lang_portal import schema
 
 
 def reviews_per_day(connection: Connection, today: date, days: int = 30) -> list[dict[str, Any]]:
@@ -25,8 +25,10 @@ def reviews_per_day(connection: Connection, today: date, days: int = 30) -> list
     first = today - timedelta(days=days - 1)
     rows = connection.execute(
         select(
-            daily_activity.c.day, daily_activity.c.reviews_count, daily_activity.c.correct_count
-        ).where(daily_activity.c.day >= first, daily_activity.c.day <= today)
+            schema.daily_activity.c.day,
+            schema.daily_activity.c.reviews_count,
+            schema.daily_activity.c.correct_count,
+        ).where(schema.daily_activity.c.day >= first, schema.daily_activity.c.day <= today)
     )
     counted = {row.day: (row.reviews_count, row.correct_count) for row in rows}
     entries = []
@@ -41,8 +43,8 @@ def history_totals(connection: Connection) -> dict[str, int]:
     """How much study history is stored: ``{sessions, reviews}``, from the daily counters."""
     row = connection.execute(
         select(
-            func.coalesce(func.sum(daily_activity.c.sessions_count), 0).label("sessions"),
-            func.coalesce(func.sum(daily_activity.c.reviews_count), 0).label("reviews"),
+            func.coalesce(func.sum(schema.daily_activity.c.sessions_count), 0).label("sessions"),
+            func.coalesce(func.sum(schema.daily_activity.c.reviews_count), 0).label("reviews"),
         )
     ).one()
     return {"sessions": int(row.sessions), "reviews": int(row.reviews)}

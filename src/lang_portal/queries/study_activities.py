@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from lang_portal.schema import study_activities
+from lang_portal import schema
 
 
 def _absolute(url: str, public_url: str) -> str:
@@ -26,14 +26,16 @@ def _shape(row: Any, public_url: str) -> dict[str, Any]:
 
 def all_activities(connection: Connection, public_url: str) -> list[dict[str, Any]]:
     """Every activity as ``{id, title, description, launch_url, preview_url}``, by id."""
-    rows = connection.execute(select(study_activities).order_by(study_activities.c.id))
+    rows = connection.execute(
+        select(schema.study_activities).order_by(schema.study_activities.c.id)
+    )
     return [_shape(row, public_url) for row in rows]
 
 
 def get(connection: Connection, study_activity_id: int, public_url: str) -> dict[str, Any] | None:
     """One activity, or None."""
     row = connection.execute(
-        select(study_activities).where(study_activities.c.id == study_activity_id)
+        select(schema.study_activities).where(schema.study_activities.c.id == study_activity_id)
     ).one_or_none()
     return _shape(row, public_url) if row else None
 
@@ -41,5 +43,7 @@ def get(connection: Connection, study_activity_id: int, public_url: str) -> dict
 def sessions_count(connection: Connection, study_activity_id: int) -> int | None:
     """Sessions started with this activity, from its counter (None: no such activity)."""
     return connection.execute(
-        select(study_activities.c.sessions_count).where(study_activities.c.id == study_activity_id)
+        select(schema.study_activities.c.sessions_count).where(
+            schema.study_activities.c.id == study_activity_id
+        )
     ).scalar_one_or_none()

@@ -27,17 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from lang_portal import db
+from lang_portal import db, schema
 from lang_portal.errors import ApiError, FieldError, bad_request
-from lang_portal.schema import (
-    daily_activity,
-    groups,
-    idempotency_keys,
-    study_activities,
-    study_sessions,
-    word_review_items,
-    words,
-)
 
 
 class UnknownWord(ApiError):
@@ -50,43 +41,46 @@ class UnknownWord(ApiError):
 
 
 # A session ends with its last review; one with no reviews yet ends when it started.
-END_TIME = func.coalesce(study_sessions.c.last_review_at, study_sessions.c.created_at)
+END_TIME = func.coalesce(schema.study_sessions.c.last_review_at, schema.study_sessions.c.created_at)
 SESSION_COLUMNS = (
-    study_sessions.c.id,
-    study_sessions.c.group_id,
-    groups.c.name.label("group_name"),
-    study_sessions.c.study_activity_id.label("activity_id"),
-    study_activities.c.name.label("activity_name"),
-    study_sessions.c.created_at.label("start_time"),
+    schema.study_sessions.c.id,
+    schema.study_sessions.c.group_id,
+    schema.groups.c.name.label("group_name"),
+    schema.study_sessions.c.study_activity_id.label("activity_id"),
+    schema.study_activities.c.name.label("activity_name"),
+    schema.study_sessions.c.created_at.label("start_time"),
     END_TIME.label("end_time"),
-    study_sessions.c.review_items_count,
-    study_sessions.c.correct_count,
-    study_sessions.c.wrong_count,
+    schema.study_sessions.c.review_items_count,
+    schema.study_sessions.c.correct_count,
+    schema.study_sessions.c.wrong_count,
 )
-NEWEST_FIRST = (study_sessions.c.created_at.desc(), study_sessions.c.id.desc())
+NEWEST_FIRST = (schema.study_sessions.c.created_at.desc(), schema.study_sessions.c.id.desc())
 
 # The whitelist of sort keys for a group's sessions, in the snake_case and camelCase
 # spellings the lang-portal frontend sends -> the column each means.
 GROUP_SORT_COLUMNS = {
-    "created_at": study_sessions.c.created_at,
-    "start_time": study_sessions.c.created_at,
-    "startTime": study_sessions.c.created_at,
+    "created_at": schema.study_sessions.c.created_at,
+    "start_time": schema.study_sessions.c.created_at,
+    "startTime": schema.study_sessions.c.created_at,
     "end_time": END_TIME,
     "endTime": END_TIME,
-    "activity_name": study_activities.c.name,
-    "activityName": study_activities.c.name,
-    "group_name": groups.c.name,
-    "groupName": groups.c.name,
-    "review_items_count": study_sessions.c.review_items_count,
-    "reviewItemsCount": study_sessions.c.review_items_count,
+    "activity_name": schema.study_activities.c.name,
+    "activityName": schema.study_activities.c.name,
+    "group_name": schema.groups.c.name,
+    "groupName": schema.groups.c.name,
+    "review_items_count": schema.study_sessions.c.review_items_count,
+    "reviewItemsCount": schema.study_sessions.c.review_items_count,
 }
 
 
 def select_sessions() -> Select[Any]:
     """Sessions with their group and activity names, ready for where/order/limit."""
     return select(*SESSION_COLUMNS).select_from(
-        study_sessions.join(groups, groups.c.id == study_sessions.c.group_id).join(
-            study_activities, study_activities.c.id == study_sessions.c.study_activity_id
+        schema.study_sessions.join(
+            schema.groups, schema.groups.c.id == schema.study_sessions.c.group_id
+        ).join(
+            schema.study_activities,
+            schema.study_activities.c.id == schema.study_sessions.c.study_activity_id,
         )
     )
 
@@ -95,21 +89,22 @@ def select_sessions() -> Select[Any]:
 # more than executing it, and POST /api/study-sessions is the hot path (see
 # docs/performance.md).
 _ADD_SESSION_TO_GROUP = (
-    update(groups)
-    .where(groups.c.id == bindparam("counted_group_id", type_=groups.c.id.type))
+    update(schema.groups)
+    .where(schema.groups.c.id == bindparam("counted_group_id", type_=schema.groups.c.id.type))
     .values(
-        sessions_count=groups.c.sessions_count + 1,
-        last_session_at=bindparam("now", type_=groups.c.last_session_at.type),
+        sessions_count=schema.groups.c.sessions_count + 1,
+        last_session_at=bindparam("now", type_=schema.groups.c.last_session_at.type),
     )
 )
 _ADD_SESSION_TO_ACTIVITY = (
-    update(study_activities)
+    update(schema.study_activities)
     .where(
-        study_activities.c.id == bindparam("counted_activity_id", type_=study_activities.c.id.type)
+        schema.study_activities.c.id
+        == bindparam("counted_activity_id", type_=schema.study_activities.c.id.type)
     )
-    .values(sessions_count=study_activities.c.sessions_count + 1)
+    .values(sessions_count=schema.study_activities.c.sessions_count + 1)
 )
-_INSERT_SESSION = insert(study_sessions).returning(study_sessions.c.id)
+_INSERT_SESSION = insert(schema.study_sessions).returning(schema.study_sessions.c.id)
 _DAY_COUNTS = ("sessions_count", "reviews_count", "correct_count")
 _COUNT_DAY: dict[str, Any] = {}  # dialect name -> the upsert into daily_activity
 
@@ -120,10 +115,12 @@ def _count_day(
     """Add to today's (UTC) row of daily_activity, creating it if needed."""
     statement = _COUNT_DAY.get(connection.dialect.name)
     if statement is None:
-        upsert = db.upsert(connection, daily_activity, ["day"])
+        upsert = db.upsert(connection, schema.daily_activity, ["day"])
         statement = _COUNT_DAY[connection.dialect.name] = upsert.on_conflict_do_update(
             index_elements=["day"],
-            set_={name: daily_activity.c[name] + upsert.excluded[name] for name in _DAY_COUNTS},
+            set_={
+                name: schema.daily_activity.c[name] + upsert.excluded[name] for name in _DAY_COUNTS
+            },
         )
     counts = {"sessions_count": sessions, "reviews_count": reviews, "correct_count": correct}
     connection.execute(statement, {"day": now.date(), **counts})
@@ -166,7 +163,7 @@ def create(connection: Connection, group_id: int, study_activity_id: int) -> dic
 def count(connection: Connection) -> int:
     """How many sessions are stored, from the per-day counters."""
     return connection.execute(
-        select(func.coalesce(func.sum(daily_activity.c.sessions_count), 0))
+        select(func.coalesce(func.sum(schema.daily_activity.c.sessions_count), 0))
     ).scalar_one()
 
 
@@ -186,12 +183,12 @@ def _page_of_sessions(
     sort keys that live in another table.
     """
     ids = (
-        select_sessions().with_only_columns(study_sessions.c.id)
+        select_sessions().with_only_columns(schema.study_sessions.c.id)
         if joined
-        else select(study_sessions.c.id)
+        else select(schema.study_sessions.c.id)
     )
     ids = ids.where(*where).order_by(*ordering).offset(offset).limit(limit)
-    return select_sessions().where(study_sessions.c.id.in_(ids)).order_by(*ordering)
+    return select_sessions().where(schema.study_sessions.c.id.in_(ids)).order_by(*ordering)
 
 
 def page(connection: Connection, offset: int, limit: int) -> list[dict[str, Any]]:
@@ -216,13 +213,13 @@ def group_page(
     """
     column = GROUP_SORT_COLUMNS[sort_by]
     if descending:
-        ordering = (column.desc(), study_sessions.c.id.desc())
+        ordering = (column.desc(), schema.study_sessions.c.id.desc())
     else:
-        ordering = (column.asc(), study_sessions.c.id.asc())
+        ordering = (column.asc(), schema.study_sessions.c.id.asc())
     # Names of groups and activities are sorted on the joined rows.
-    joined = getattr(column, "table", study_sessions) is not study_sessions
+    joined = getattr(column, "table", schema.study_sessions) is not schema.study_sessions
     statement = _page_of_sessions(
-        (study_sessions.c.group_id == group_id,), ordering, offset, limit, joined
+        (schema.study_sessions.c.group_id == group_id,), ordering, offset, limit, joined
     )
     rows = connection.execute(statement)
     return [{**row._mapping, "study_activity_id": row.activity_id} for row in rows]
@@ -236,7 +233,7 @@ def activity_page(
     Walks the (study_activity_id, created_at) index; the total is the activity's
     ``sessions_count`` counter.
     """
-    where = (study_sessions.c.study_activity_id == study_activity_id,)
+    where = (schema.study_sessions.c.study_activity_id == study_activity_id,)
     rows = connection.execute(_page_of_sessions(where, NEWEST_FIRST, offset, limit))
     return [dict(row._mapping) for row in rows]
 
@@ -244,7 +241,7 @@ def activity_page(
 def get(connection: Connection, study_session_id: int) -> dict[str, Any] | None:
     """One session with its group and activity names, or None."""
     row = connection.execute(
-        select_sessions().where(study_sessions.c.id == study_session_id)
+        select_sessions().where(schema.study_sessions.c.id == study_session_id)
     ).one_or_none()
     return dict(row._mapping) if row else None
 
@@ -253,62 +250,72 @@ def reviewed_words(
     connection: Connection, study_session_id: int, offset: int, limit: int
 ) -> tuple[list[dict[str, Any]], int]:
     """Words reviewed in a session, with that session's correct/wrong counts, and their total."""
-    correct = func.sum(cast(word_review_items.c.correct, Integer))
+    correct = func.sum(cast(schema.word_review_items.c.correct, Integer))
     per_word = (
         select(
-            word_review_items.c.word_id,
+            schema.word_review_items.c.word_id,
             correct.label("correct_count"),
             (func.count() - correct).label("wrong_count"),
         )
-        .where(word_review_items.c.study_session_id == study_session_id)
-        .group_by(word_review_items.c.word_id)
+        .where(schema.word_review_items.c.study_session_id == study_session_id)
+        .group_by(schema.word_review_items.c.word_id)
         .subquery()
     )
     total = connection.execute(select(func.count()).select_from(per_word)).scalar_one()
     rows = connection.execute(
         select(
-            words.c.id,
-            words.c.kanji,
-            words.c.romaji,
-            words.c.english,
+            schema.words.c.id,
+            schema.words.c.kanji,
+            schema.words.c.romaji,
+            schema.words.c.english,
             per_word.c.correct_count,
             per_word.c.wrong_count,
         )
-        .join(per_word, per_word.c.word_id == words.c.id)
-        .order_by(words.c.id)
+        .join(per_word, per_word.c.word_id == schema.words.c.id)
+        .order_by(schema.words.c.id)
         .offset(offset)
         .limit(limit)
     )
     return [dict(row._mapping) for row in rows], total
 
 
-_REVIEWED_AT = bindparam("now", type_=study_sessions.c.last_review_at.type)
+_REVIEWED_AT = bindparam("now", type_=schema.study_sessions.c.last_review_at.type)
 _ADD_REVIEWS_TO_SESSION = (
-    update(study_sessions)
-    .where(study_sessions.c.id == bindparam("counted_session_id", type_=study_sessions.c.id.type))
+    update(schema.study_sessions)
+    .where(
+        schema.study_sessions.c.id
+        == bindparam("counted_session_id", type_=schema.study_sessions.c.id.type)
+    )
     .values(
-        review_items_count=study_sessions.c.review_items_count
+        review_items_count=schema.study_sessions.c.review_items_count
         + bindparam("reviews", type_=Integer),
-        correct_count=study_sessions.c.correct_count + bindparam("right", type_=Integer),
-        wrong_count=study_sessions.c.wrong_count + bindparam("wrong", type_=Integer),
+        correct_count=schema.study_sessions.c.correct_count + bindparam("right", type_=Integer),
+        wrong_count=schema.study_sessions.c.wrong_count + bindparam("wrong", type_=Integer),
         # The later of the two: on PostgreSQL a concurrent batch that took its time
         # after this one may have locked the row, and committed, first.
         last_review_at=case(
-            (study_sessions.c.last_review_at > _REVIEWED_AT, study_sessions.c.last_review_at),
+            (
+                schema.study_sessions.c.last_review_at > _REVIEWED_AT,
+                schema.study_sessions.c.last_review_at,
+            ),
             else_=_REVIEWED_AT,
         ),
     )
 )
-_EXISTING_WORDS = select(words.c.id).where(words.c.id.in_(bindparam("word_ids", expanding=True)))
-_INSERT_REVIEWS = insert(word_review_items).returning(
-    word_review_items.c.id, word_review_items.c.word_id, word_review_items.c.correct
+_EXISTING_WORDS = select(schema.words.c.id).where(
+    schema.words.c.id.in_(bindparam("word_ids", expanding=True))
+)
+_INSERT_REVIEWS = insert(schema.word_review_items).returning(
+    schema.word_review_items.c.id,
+    schema.word_review_items.c.word_id,
+    schema.word_review_items.c.correct,
 )
 _ADD_TO_WORD_COUNTS = (
-    update(words)
-    .where(words.c.id == bindparam("counted_word_id"))
+    update(schema.words)
+    .where(schema.words.c.id == bindparam("counted_word_id"))
     .values(
-        correct_count=words.c.correct_count + bindparam("right", type_=Integer),
-        wrong_count=words.c.wrong_count + bindparam("wrong", type_=Integer),
+        correct_count=schema.words.c.correct_count + bindparam("right", type_=Integer),
+        wrong_count=schema.words.c.wrong_count + bindparam("wrong", type_=Integer),
     )
 )
 
@@ -379,11 +386,11 @@ def reset(connection: Connection) -> None:
     # waits for concurrent writes instead of deadlocking with them. Groups are locked in
     # id order first: a whole-table UPDATE visits rows in storage order, which differs
     # between two concurrent resets. (SQLite has no FOR UPDATE and needs none.)
-    connection.execute(select(groups.c.id).order_by(groups.c.id).with_for_update())
-    connection.execute(update(groups).values(sessions_count=0, last_session_at=None))
-    connection.execute(update(study_activities).values(sessions_count=0))
-    connection.execute(delete(word_review_items))
-    connection.execute(delete(study_sessions))
-    connection.execute(update(words).values(correct_count=0, wrong_count=0))
-    connection.execute(delete(daily_activity))
-    connection.execute(delete(idempotency_keys))
+    connection.execute(select(schema.groups.c.id).order_by(schema.groups.c.id).with_for_update())
+    connection.execute(update(schema.groups).values(sessions_count=0, last_session_at=None))
+    connection.execute(update(schema.study_activities).values(sessions_count=0))
+    connection.execute(delete(schema.word_review_items))
+    connection.execute(delete(schema.study_sessions))
+    connection.execute(update(schema.words).values(correct_count=0, wrong_count=0))
+    connection.execute(delete(schema.daily_activity))
+    connection.execute(delete(schema.idempotency_keys))

@@ -12,18 +12,19 @@ from typing import Any
 
 from sqlalchemy import Connection, select, tuple_, update
 
-from lang_portal import db
-from lang_portal.schema import groups, study_activities, word_groups, words
+from lang_portal import db, schema
 
 
 def ensure_group(connection: Connection, name: str) -> int:
     """The id of the group with this name, created if it does not exist."""
     connection.execute(
-        db.upsert(connection, groups, ["name"])
+        db.upsert(connection, schema.groups, ["name"])
         .values(name=name)
         .on_conflict_do_nothing(index_elements=["name"])
     )
-    return connection.execute(select(groups.c.id).where(groups.c.name == name)).scalar_one()
+    return connection.execute(
+        select(schema.groups.c.id).where(schema.groups.c.name == name)
+    ).scalar_one()
 
 
 def add_words(connection: Connection, group_id: int, batch: Iterable[dict[str, Any]]) -> int:
@@ -37,28 +38,30 @@ def add_words(connection: Connection, group_id: int, batch: Iterable[dict[str, A
         return 0
     now = datetime.now(UTC)
     connection.execute(
-        db.upsert(connection, words, ["kanji", "romaji", "english"]).on_conflict_do_nothing(
+        db.upsert(connection, schema.words, ["kanji", "romaji", "english"]).on_conflict_do_nothing(
             index_elements=["kanji", "romaji", "english"]
         ),
         [{**word, "created_at": now} for word in batch],
     )
     keys = [(w["kanji"], w["romaji"], w["english"]) for w in batch]
     word_ids = connection.execute(
-        select(words.c.id).where(tuple_(words.c.kanji, words.c.romaji, words.c.english).in_(keys))
+        select(schema.words.c.id).where(
+            tuple_(schema.words.c.kanji, schema.words.c.romaji, schema.words.c.english).in_(keys)
+        )
     ).scalars()
     linked = len(
         connection.execute(
-            db.upsert(connection, word_groups, ["group_id", "word_id"])
+            db.upsert(connection, schema.word_groups, ["group_id", "word_id"])
             .on_conflict_do_nothing(index_elements=["group_id", "word_id"])
-            .returning(word_groups.c.word_id),
+            .returning(schema.word_groups.c.word_id),
             [{"group_id": group_id, "word_id": word_id} for word_id in word_ids],
         ).all()
     )
     if linked:
         connection.execute(
-            update(groups)
-            .where(groups.c.id == group_id)
-            .values(words_count=groups.c.words_count + linked)
+            update(schema.groups)
+            .where(schema.groups.c.id == group_id)
+            .values(words_count=schema.groups.c.words_count + linked)
         )
     return linked
 
@@ -70,7 +73,7 @@ def ensure_study_activity(connection: Connection, activity: dict[str, str]) -> N
     Tutor and Kanji Match moved from outside addresses into lang-portal itself) updates
     the rows of an existing database, so that no dead link survives an upgrade.
     """
-    upsert = db.upsert(connection, study_activities, ["name"]).values(**activity)
+    upsert = db.upsert(connection, schema.study_activities, ["name"]).values(**activity)
     connection.execute(
         upsert.on_conflict_do_update(
             index_elements=["name"],

@@ -10,23 +10,23 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, func, select
 
-from lang_portal.schema import groups, word_groups, words
+from lang_portal import schema
 
 # The whitelist of sort keys: what a client may ask for -> the column it means.
 SORT_COLUMNS = {
-    "kanji": words.c.kanji,
-    "romaji": words.c.romaji,
-    "english": words.c.english,
-    "correct_count": words.c.correct_count,
-    "wrong_count": words.c.wrong_count,
+    "kanji": schema.words.c.kanji,
+    "romaji": schema.words.c.romaji,
+    "english": schema.words.c.english,
+    "correct_count": schema.words.c.correct_count,
+    "wrong_count": schema.words.c.wrong_count,
 }
-WORD_COLUMNS = (
-    words.c.id,
-    words.c.kanji,
-    words.c.romaji,
-    words.c.english,
-    words.c.correct_count,
-    words.c.wrong_count,
+WORD_FIELDS = (
+    schema.words.c.id,
+    schema.words.c.kanji,
+    schema.words.c.romaji,
+    schema.words.c.english,
+    schema.words.c.correct_count,
+    schema.words.c.wrong_count,
 )
 
 
@@ -34,33 +34,33 @@ def _sorted(statement: Select[Any], sort_by: str, descending: bool) -> Select[An
     """Order by a whitelisted key, then by id, so that pages never overlap or skip."""
     column = SORT_COLUMNS[sort_by]
     if descending:
-        return statement.order_by(column.desc(), words.c.id.desc())
-    return statement.order_by(column, words.c.id)
+        return statement.order_by(column.desc(), schema.words.c.id.desc())
+    return statement.order_by(column, schema.words.c.id)
 
 
 def count(connection: Connection) -> int:
     """How many words are stored (the vocabulary, not the review history)."""
-    return connection.execute(select(func.count()).select_from(words)).scalar_one()
+    return connection.execute(select(func.count()).select_from(schema.words)).scalar_one()
 
 
 def page(
     connection: Connection, sort_by: str, descending: bool, offset: int, limit: int
 ) -> list[dict[str, Any]]:
     """A page of words with their review counters, sorted by a whitelisted key."""
-    statement = _sorted(select(*WORD_COLUMNS), sort_by, descending).offset(offset).limit(limit)
+    statement = _sorted(select(*WORD_FIELDS), sort_by, descending).offset(offset).limit(limit)
     return [dict(row._mapping) for row in connection.execute(statement)]
 
 
 def get(connection: Connection, word_id: int) -> dict[str, Any] | None:
     """One word with its counters and the groups it belongs to (``{id, name}``), or None."""
-    row = connection.execute(select(*WORD_COLUMNS).where(words.c.id == word_id)).one_or_none()
+    row = connection.execute(select(*WORD_FIELDS).where(schema.words.c.id == word_id)).one_or_none()
     if row is None:
         return None
     member_of = connection.execute(
-        select(groups.c.id, groups.c.name)
-        .join(word_groups, word_groups.c.group_id == groups.c.id)
-        .where(word_groups.c.word_id == word_id)
-        .order_by(groups.c.name, groups.c.id)
+        select(schema.groups.c.id, schema.groups.c.name)
+        .join(schema.word_groups, schema.word_groups.c.group_id == schema.groups.c.id)
+        .where(schema.word_groups.c.word_id == word_id)
+        .order_by(schema.groups.c.name, schema.groups.c.id)
     )
     return {**row._mapping, "groups": [dict(group._mapping) for group in member_of]}
 
@@ -78,9 +78,9 @@ def group_page(
     The total is the group's ``words_count`` counter; see :func:`queries.groups.get`.
     """
     statement = (
-        select(*WORD_COLUMNS)
-        .join(word_groups, word_groups.c.word_id == words.c.id)
-        .where(word_groups.c.group_id == group_id)
+        select(*WORD_FIELDS)
+        .join(schema.word_groups, schema.word_groups.c.word_id == schema.words.c.id)
+        .where(schema.word_groups.c.group_id == group_id)
     )
     statement = _sorted(statement, sort_by, descending).offset(offset).limit(limit)
     return [dict(row._mapping) for row in connection.execute(statement)]
@@ -89,9 +89,15 @@ def group_page(
 def group_words_with_parts(connection: Connection, group_id: int) -> list[dict[str, Any]]:
     """Every word of a group with its ``parts``, by id: what a study activity runs on."""
     rows = connection.execute(
-        select(words.c.id, words.c.kanji, words.c.romaji, words.c.english, words.c.parts)
-        .join(word_groups, word_groups.c.word_id == words.c.id)
-        .where(word_groups.c.group_id == group_id)
-        .order_by(words.c.id)
+        select(
+            schema.words.c.id,
+            schema.words.c.kanji,
+            schema.words.c.romaji,
+            schema.words.c.english,
+            schema.words.c.parts,
+        )
+        .join(schema.word_groups, schema.word_groups.c.word_id == schema.words.c.id)
+        .where(schema.word_groups.c.group_id == group_id)
+        .order_by(schema.words.c.id)
     )
     return [dict(row._mapping) for row in rows]

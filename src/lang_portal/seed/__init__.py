@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from lang_portal.queries import vocabulary
+from lang_portal import queries
 
 SEED_DIR = Path(__file__).parent
 
@@ -32,8 +32,8 @@ def load(connection: Connection) -> int:
     """Load the bundled data; returns how many words were newly linked to groups."""
     linked = 0
     for group_name, group_words in bundled_vocabulary().items():
-        group_id = vocabulary.ensure_group(connection, group_name)
-        linked += vocabulary.add_words(connection, group_id, group_words)
+        group_id = queries.vocabulary.ensure_group(connection, group_name)
+        linked += queries.vocabulary.add_words(connection, group_id, group_words)
     for activity in bundled_study_activities():
-        vocabulary.ensure_study_activity(connection, activity)
+        queries.vocabulary.ensure_study_activity(connection, activity)
     return linked
