@@ -19,8 +19,8 @@ from sqlalchemy import Connection, Engine, create_engine, delete, exc, insert, i
 
 from lang_portal import db, migrate, schema, seed
 from lang_portal.schema import metadata
-from tests.api.test_reviews import snapshot
 from tests.conftest import make_app
+from tests.support import snapshot
 from tests.test_session_ids import reset_history, review_word, start_session
 
 # The tables whose ids must never be handed out twice (see test_session_ids.py).

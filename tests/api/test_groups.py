@@ -11,8 +11,8 @@ from sqlalchemy import select, update
 from lang_portal import schema
 from lang_portal.api.groups import GroupSessionSortKey
 from lang_portal.queries import study_sessions as session_queries
-from tests.api.test_study_sessions_create import assert_problem
 from tests.conftest import count_rows
+from tests.support import assert_problem
 
 SESSION_FIELDS = {
     "id",

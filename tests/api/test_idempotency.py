@@ -16,8 +16,9 @@ from sqlalchemy import create_engine, select
 
 from lang_portal import db, schema
 from lang_portal.queries import study_sessions as study_session_queries
-from tests.api.test_study_sessions_create import URL, VALID, assert_problem
+from tests.api.test_study_sessions_create import URL, VALID
 from tests.conftest import count_rows
+from tests.support import assert_problem
 
 JSON = {"Content-Type": "application/json"}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.test_study_sessions_create import assert_problem
+from tests.support import assert_problem
 
 # Every list route, with the sort keys it accepts (None: it takes no sort parameters).
 LIST_ROUTES = {

@@ -13,25 +13,10 @@ import pytest
 from sqlalchemy import select
 
 from lang_portal import schema
-from lang_portal.schema import metadata
-from tests.api.test_study_sessions_create import assert_problem
 from tests.conftest import count_rows
+from tests.support import assert_problem, snapshot
 
 GOOD = {"word_id": 1, "is_correct": True}
-
-
-def snapshot(engine) -> dict[str, list[dict]]:
-    """Every row of every table, in primary-key order."""
-    with engine.connect() as connection:
-        return {
-            name: [
-                row._asdict()
-                for row in connection.execute(
-                    select(table).order_by(*(table.primary_key.columns or table.columns))
-                )
-            ]
-            for name, table in metadata.tables.items()
-        }
 
 
 def assert_field_problem(response, pointer: str) -> None:

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select, update
 
 from lang_portal import schema
-from tests.api.test_study_sessions_create import assert_problem
 from tests.conftest import count_rows, make_app
+from tests.support import assert_problem
 
 ACTIVITY_FIELDS = {"id", "title", "description", "launch_url", "preview_url"}
 SESSION_FIELDS = {

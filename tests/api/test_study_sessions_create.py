@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from lang_portal import schema
 from tests.conftest import count_rows, make_app
+from tests.support import assert_problem
 
 URL = "/api/study-sessions"
 VALID = {"group_id": 1, "study_activity_id": 1}
@@ -19,19 +20,6 @@ ALIASES = [
     "/api/v1/study-sessions",
     "/study_sessions",
 ]
-
-
-def assert_problem(response, status: int, pointer: str | None = None) -> dict:
-    """The response is a problem-details error with this status (and field pointer)."""
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/problem+json"
-    body = response.get_json()
-    assert body["status"] == status and body["error"] == body["detail"]
-    assert body["request_id"] == response.headers["X-Request-ID"]
-    if pointer is not None:
-        assert body["errors"][0]["pointer"] == pointer
-        assert pointer.removeprefix("#/") in body["error"]
-    return body
 
 
 @pytest.mark.parametrize("path", ALIASES)

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select, update
 
 from lang_portal import schema
-from tests.api.test_study_sessions_create import assert_problem
+from tests.support import assert_problem
 
 ITEM_FIELDS = {
     "id",

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from lang_portal import schema
 from lang_portal.api.words import WordSortKey
 from lang_portal.queries import words as word_queries
-from tests.api.test_study_sessions_create import assert_problem
 from tests.conftest import count_rows
+from tests.support import assert_problem
 
 WORD_FIELDS = {"id", "kanji", "romaji", "english", "correct_count", "wrong_count"}
 SORT_KEYS = ["kanji", "romaji", "english", "correct_count", "wrong_count"]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.test_study_sessions_create import assert_problem
 from tests.conftest import make_app
 from tests.reliability.support import (
     one_per_endpoint,
@@ -21,6 +20,7 @@ from tests.reliability.support import (
     sqlite_only,
     write_rules,
 )
+from tests.support import assert_problem
 
 WRITE_ENDPOINTS = one_per_endpoint(write_rules())
 # What a cross-site form, no-cors fetch or beacon can send: (Content-Type, body).
