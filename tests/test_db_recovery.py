@@ -19,7 +19,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import Engine
 
-from lang_portal import db
+from lang_portal import db, sqlite_engine
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -95,7 +95,7 @@ def test_a_read_only_connection_the_check_missed_is_dropped_by_its_first_failed_
     app: Flask, database_url: str, database_files: list[Path], monkeypatch: pytest.MonkeyPatch
 ):
     """The race check-out cannot see: the files became writable while SQLite opened them."""
-    monkeypatch.setattr(db, "_writable", lambda path: True, raising=False)
+    monkeypatch.setattr(sqlite_engine, "_writable", lambda path: True)
     client = app.test_client()
     before = count_sessions(database_url)
     with read_only(database_files):

@@ -1,4 +1,4 @@
-"""db.WriteGate: SQLite writers queue on a lock the kernel hands over, not on SQLite's sleeps.
+"""write_gate.WriteGate: SQLite writers queue on a lock the kernel hands over, not on sleeps.
 
 A writer waits for the gate at most DB_STATEMENT_TIMEOUT_MS, then gets a 503 with
 Retry-After, whether the holder is another thread of its process or another process.
@@ -21,14 +21,16 @@ import pytest
 from flask import Flask
 from sqlalchemy import select, update
 
-from lang_portal import db, schema
+from lang_portal import db, schema, write_gate
 from tests.conftest import count_rows, make_app
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
-def gate_of(engine) -> db.WriteGate:
-    return db._WRITE_GATES[engine]
+def gate_of(engine) -> write_gate.WriteGate:
+    gate = write_gate.of_engine(engine)
+    assert gate is not None
+    return gate
 
 
 def test_the_gate_lives_beside_the_database_file(engine, database_url):
@@ -153,7 +155,7 @@ def gate_held_by_another_process(lock_path: Path) -> Iterator[subprocess.Popen[s
 
 
 @contextmanager
-def gate_held_by_another_thread(gate: db.WriteGate) -> Iterator[None]:
+def gate_held_by_another_thread(gate: write_gate.WriteGate) -> Iterator[None]:
     """Another thread of this process holds the gate until the block ends."""
     inside, done = threading.Event(), threading.Event()
 
