@@ -159,3 +159,34 @@ def test_rate_limit_off_limits_nothing(database_url):
     statuses = [create(client, {}, 0).status_code for _ in range(12)]
     assert statuses == [201] * 12
     assert history(engine) == (12, 0)
+
+
+def test_the_limiter_never_overrides_the_retry_after_of_another_answer(database_url, monkeypatch):
+    """A 503 advises Retry-After: 1 and a 201 none, also on a limited route.
+
+    Flask-Limiter stamps the seconds left in its window on every limited response:
+    a write refused for a busy database said "Retry-After: 33".
+    """
+    from sqlalchemy.exc import OperationalError
+
+    from lang_portal import queries
+
+    app = limited_app(database_url, "5/minute")
+    client = client_at(app, "10.0.0.1")
+    created = create(client, {}, 0)
+    assert created.status_code == 201 and "Retry-After" not in created.headers
+
+    def unavailable(*args: Any, **kwargs: Any) -> Any:
+        raise OperationalError("INSERT ...", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(queries.study_sessions, "create", unavailable)
+    refused = create(client, {}, 0)
+    assert refused.status_code == 503
+    assert refused.headers["Retry-After"] == "1"
+    assert history(app.extensions["lang_portal.engine"]) == (1, 0)
+    for _ in range(3):
+        create(client, {}, 0)
+    limited = create(client, {}, 0)
+    assert limited.status_code == 429
+    assert 1 <= int(limited.headers["Retry-After"]) <= 60
+    app.extensions["lang_portal.engine"].dispose()

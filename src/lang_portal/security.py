@@ -6,7 +6,7 @@ import hmac
 import logging
 from typing import Any
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, g, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from redis.backoff import NoBackoff
@@ -64,12 +64,18 @@ def init_app(app: Flask) -> None:
     """
     enabled = app.config["RATE_LIMIT"].strip().lower() != "off"
 
-    # Registered before the limiter, so it runs after the limiter adds its headers.
+    # Flask-Limiter's after-request hook puts its own Retry-After (the seconds left in
+    # the window) on every response of a limited request: on a 201, and over the
+    # advice of a 409 or 503. after_request hooks run in reverse order of
+    # registration: this one runs last, after the limiter's, and keeps its value only
+    # on the 429 it refused; remember_own_retry_after (below) runs before it.
     @app.after_request
     def retry_after_only_on_refusals(response: Response) -> Response:
-        # Flask-Limiter puts Retry-After on every limited response, even a 201.
-        if response.status_code not in (409, 429, 503):
+        own = g.pop("own_retry_after", None)
+        if response.status_code != 429:
             response.headers.pop("Retry-After", None)
+            if own is not None:
+                response.headers["Retry-After"] = own
         return response
 
     storage_uri = app.config["RATE_LIMIT_STORAGE"]
@@ -83,6 +89,12 @@ def init_app(app: Flask) -> None:
         enabled=enabled,
         default_limits=[],
     )
+
+    @app.after_request
+    def remember_own_retry_after(response: Response) -> Response:
+        g.own_retry_after = response.headers.get("Retry-After")
+        return response
+
     # Flask-Limiter's own logger has no handler; this one writes to lang-portal's log.
     limiter.logger = logging.getLogger("lang_portal.rate_limits")
     if not enabled:
