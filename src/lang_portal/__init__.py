@@ -19,7 +19,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     :mod:`lang_portal.settings`. The database is not migrated here: run
     ``lang-portal init-db`` (``lang-portal serve`` does it first).
     """
-    from lang_portal import api, db, errors, hosts, observability, pages, settings
+    from lang_portal import api, db, errors, hosts, observability, pages, security, settings
     from lang_portal.api import docs as api_docs
 
     app = Flask(__name__)
@@ -41,6 +41,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         expose_headers=["Location", "X-Request-ID", "Idempotent-Replayed", "Retry-After"],
         max_age=600,
     )
+    security.init_app(app)
     api.init_app(app)
     pages.init_app(app)
     api_docs.init_app(app)

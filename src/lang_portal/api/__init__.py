@@ -8,7 +8,6 @@ from lang_portal.api import dashboard, groups, study_activities, study_sessions,
 from lang_portal.api.routing import routes
 
 __all__ = [
-    "api",
     "dashboard",
     "groups",
     "init_app",
