@@ -10,7 +10,8 @@ from click.testing import CliRunner
 
 from lang_portal import create_app
 from lang_portal.cli import main
-from lang_portal.settings import LOOPBACK_ORIGIN, SETTINGS, SettingError, load
+from lang_portal.setting_parsers import LOOPBACK_ORIGIN
+from lang_portal.settings import SETTINGS, SettingError, load
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

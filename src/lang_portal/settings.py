@@ -12,34 +12,20 @@ line naming the variable. The README's settings table is checked against
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
-import limits
-from limits.storage import SCHEMES as LIMITS_STORAGE_SCHEMES
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy import make_url
-from sqlalchemy.exc import ArgumentError
+
+from lang_portal import setting_parsers as parsers
+from lang_portal.setting_parsers import ANY, LOG_FORMATS, LOG_LEVELS, LOOPBACK, public_host
 
 ENV_PREFIX = "LANG_PORTAL_"
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-LOG_FORMATS = ("text", "json")
-DATABASE_BACKENDS = ("sqlite", "postgresql")
-# The word that stands for the loopback names in ALLOWED_HOSTS and CORS_ORIGINS.
-LOOPBACK = "loopback"
-LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
-# Browsers send an origin as scheme://host[:port], lowercase, with no path.
-LOOPBACK_ORIGIN = re.compile(r"https?://(?:localhost|127\.0\.0\.1|\[::1\])(?::\d{1,5})?\Z", re.I)
-ANY = "*"
 # Settings whose value is never repeated in an error message.
 SECRET_SETTINGS = frozenset({"API_TOKEN"})
-
-_HOST_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*")
 _URL_PASSWORD = re.compile(r"(//[^/@:]*:)[^/@]*@")
 
 
@@ -50,152 +36,6 @@ class SettingError(ValueError):
 def _from_text(parse: Callable[[str], Any]) -> BeforeValidator:
     """Run ``parse`` on text; values that are not text were parsed already (overrides)."""
     return BeforeValidator(lambda raw: parse(raw) if isinstance(raw, str) else raw)
-
-
-def _integer(minimum: int) -> Callable[[Any], int]:
-    wording = "a positive integer" if minimum == 1 else f"an integer of at least {minimum}"
-
-    def parse(raw: Any) -> int:
-        try:
-            value = int(raw.strip()) if isinstance(raw, str) else raw
-        except ValueError:
-            raise ValueError(f"must be {wording}") from None
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ValueError(f"must be {wording}")
-        return value
-
-    return parse
-
-
-def _choice(allowed: tuple[str, ...], normalise: Callable[[str], str]) -> Callable[[str], str]:
-    def parse(raw: str) -> str:
-        value = normalise(raw.strip())
-        if value not in allowed:
-            raise ValueError(f"must be one of {', '.join(allowed)}")
-        return value
-
-    return parse
-
-
-def _database_url(raw: str) -> str:
-    value = raw.strip()
-    wording = "must be a SQLAlchemy URL of a SQLite or PostgreSQL database"
-    try:
-        backend = make_url(value).get_backend_name()
-    except (ArgumentError, ValueError):
-        raise ValueError(wording) from None
-    if backend not in DATABASE_BACKENDS:
-        raise ValueError(wording)
-    return value
-
-
-def _items(raw: str) -> list[str]:
-    return [item.strip().lower() for item in raw.split(",") if item.strip()]
-
-
-def _origin(item: str) -> str:
-    wording = "must list origins like https://portal.example.org, `loopback` or `*`"
-    parts = urlsplit(item)
-    try:
-        parts.port  # noqa: B018 (an out-of-range port raises here)
-    except ValueError:
-        raise ValueError(wording) from None
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username:
-        raise ValueError(wording)
-    if parts.path or parts.query or parts.fragment or item.endswith(("?", "#")):
-        raise ValueError(wording)
-    return item
-
-
-def _cors_origins(raw: str) -> str | list[str | re.Pattern[str]]:
-    items = _items(raw)
-    if ANY in items:
-        if items != [ANY]:
-            raise ValueError("`*` allows every origin and cannot be combined with others")
-        return ANY
-    return [LOOPBACK_ORIGIN if item == LOOPBACK else _origin(item) for item in items]
-
-
-def _host(item: str) -> tuple[str, ...]:
-    if item == LOOPBACK:
-        return LOOPBACK_HOSTS
-    if item.startswith("[") and item.endswith("]"):
-        try:
-            ipaddress.IPv6Address(item[1:-1])
-        except ValueError:
-            pass
-        else:
-            return (item,)
-    elif _HOST_NAME.fullmatch(item.removeprefix(".")):
-        return (item,)
-    raise ValueError(
-        "must list host names without scheme or port (`portal.example.org`, `.example.org` "
-        "for it and its subdomains, `[::1]`), `loopback` or `*`"
-    )
-
-
-def _allowed_hosts(raw: str) -> tuple[str, ...]:
-    items = _items(raw)
-    if ANY in items:
-        if items != [ANY]:
-            raise ValueError("`*` allows every host and cannot be combined with others")
-        return (ANY,)
-    if not items:
-        raise ValueError("must name at least one host, `loopback` or `*`")
-    return tuple(dict.fromkeys(host for item in items for host in _host(item)))
-
-
-def _rate_limit(raw: str) -> str:
-    value = raw.strip()
-    if value.lower() == "off":
-        return "off"
-    try:
-        parsed = limits.parse_many(value)
-    except ValueError:
-        parsed = []
-    if not parsed:
-        raise ValueError("must be limits such as `600/minute` or `10/second;600/minute`, or `off`")
-    return value
-
-
-def _rate_limit_storage(raw: str) -> str:
-    value = raw.strip()
-    scheme, separator, _ = value.partition("://")
-    if not separator or scheme not in LIMITS_STORAGE_SCHEMES or scheme.startswith("async+"):
-        raise ValueError(
-            "must be a storage URL of the limits library: memory://, redis://host:6379, "
-            "memcached://host:11211, ..."
-        )
-    return value
-
-
-def _api_token(raw: str) -> str:
-    if any(not " " < character <= "~" for character in raw):
-        raise ValueError("must be printable ASCII without spaces (it is sent in a header)")
-    return raw
-
-
-def _public_url(raw: str) -> str:
-    value = raw.strip().rstrip("/")
-    if not value:
-        return ""
-    wording = "must be empty or an http:// or https:// URL without user, query or fragment"
-    parts = urlsplit(value)
-    try:
-        parts.port  # noqa: B018 (an out-of-range port raises here)
-    except ValueError:
-        raise ValueError(wording) from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(wording)
-    if parts.username or parts.query or parts.fragment or "?" in value or "#" in value:
-        raise ValueError(wording)
-    return value
-
-
-def public_host(public_url: str) -> str:
-    """The host name of a PUBLIC_URL as a Host header spells it (IPv6 in brackets)."""
-    hostname = urlsplit(public_url).hostname or ""
-    return f"[{hostname}]" if ":" in hostname else hostname
 
 
 class Settings(BaseSettings):
@@ -212,13 +52,13 @@ class Settings(BaseSettings):
         extra="ignore",
     )
 
-    DATABASE_URL: Annotated[str, _from_text(_database_url)] = Field(
+    DATABASE_URL: Annotated[str, _from_text(parsers.database_url)] = Field(
         "sqlite:///instance/lang-portal.db",
         description="SQLAlchemy URL of the database. The default is a SQLite file "
         "`instance/lang-portal.db` under the current directory; use "
         "`postgresql+psycopg://user@host:5432/db` for PostgreSQL.",
     )
-    ALLOWED_HOSTS: Annotated[tuple[str, ...], _from_text(_allowed_hosts)] = Field(
+    ALLOWED_HOSTS: Annotated[tuple[str, ...], _from_text(parsers.allowed_hosts)] = Field(
         LOOPBACK,
         description="Comma-separated host names the service answers to; a request with any "
         "other `Host` (or `X-Forwarded-Host` behind TRUSTED_PROXIES) gets a 400, which stops "
@@ -226,61 +66,63 @@ class Settings(BaseSettings):
         "`.example.org` allows it and every subdomain; `*` allows any host. Ports are not "
         "checked. The host of LANG_PORTAL_PUBLIC_URL is always allowed.",
     )
-    CORS_ORIGINS: Annotated[str | list[str | re.Pattern[str]], _from_text(_cors_origins)] = Field(
-        LOOPBACK,
-        description="Comma-separated origins allowed to call the API from a browser, "
-        "such as `https://portal.example.org`. `loopback` stands for http and https on "
-        "`localhost`, `127.0.0.1` and `[::1]`, any port (a frontend dev server, local "
-        "activities); `*` allows any origin (without credentials).",
+    CORS_ORIGINS: Annotated[str | list[str | re.Pattern[str]], _from_text(parsers.cors_origins)] = (
+        Field(
+            LOOPBACK,
+            description="Comma-separated origins allowed to call the API from a browser, "
+            "such as `https://portal.example.org`. `loopback` stands for http and https on "
+            "`localhost`, `127.0.0.1` and `[::1]`, any port (a frontend dev server, local "
+            "activities); `*` allows any origin (without credentials).",
+        )
     )
-    LOG_LEVEL: Annotated[str, _from_text(_choice(LOG_LEVELS, str.upper))] = Field(
+    LOG_LEVEL: Annotated[str, _from_text(parsers.choice(LOG_LEVELS, str.upper))] = Field(
         "INFO", description="Python log level: DEBUG, INFO, WARNING or ERROR."
     )
-    LOG_FORMAT: Annotated[str, _from_text(_choice(LOG_FORMATS, str.lower))] = Field(
+    LOG_FORMAT: Annotated[str, _from_text(parsers.choice(LOG_FORMATS, str.lower))] = Field(
         "text", description="`text` for people, `json` for log collectors."
     )
-    MAX_BODY_BYTES: Annotated[int, BeforeValidator(_integer(1))] = Field(
+    MAX_BODY_BYTES: Annotated[int, BeforeValidator(parsers.integer(1))] = Field(
         "65536", description="Largest accepted request body, in bytes (413 above)."
     )
-    RATE_LIMIT: Annotated[str, _from_text(_rate_limit)] = Field(
+    RATE_LIMIT: Annotated[str, _from_text(parsers.rate_limit)] = Field(
         "600/minute",
         description="Limit on write requests per client address, in Flask-Limiter notation "
         "(`600/minute`, `10/second;600/minute`); `off` disables it.",
     )
-    RATE_LIMIT_STORAGE: Annotated[str, _from_text(_rate_limit_storage)] = Field(
+    RATE_LIMIT_STORAGE: Annotated[str, _from_text(parsers.rate_limit_storage)] = Field(
         "memory://",
         description="Where rate-limit counters live. `memory://` is per worker; "
         "`redis://host:6379` is shared by every worker and host.",
     )
-    API_TOKEN: Annotated[str, _from_text(_api_token)] = Field(
+    API_TOKEN: Annotated[str, _from_text(parsers.api_token)] = Field(
         "",
         description="When set, every write needs `Authorization: Bearer <token>`. Empty means "
         "writes are open (the single-user local default).",
     )
-    TRUSTED_PROXIES: Annotated[int, BeforeValidator(_integer(0))] = Field(
+    TRUSTED_PROXIES: Annotated[int, BeforeValidator(parsers.integer(0))] = Field(
         "0",
         description="How many reverse proxies (load balancers) in front of lang-portal append "
         "to `X-Forwarded-For`. Above 0, the client address for rate limits is read from that "
         "header, and the host from `X-Forwarded-Host`; keep 0 when clients reach lang-portal "
         "directly, or they could forge them.",
     )
-    PUBLIC_URL: Annotated[str, _from_text(_public_url)] = Field(
+    PUBLIC_URL: Annotated[str, _from_text(parsers.public_url)] = Field(
         "",
         description="Base URL the service is reached at, such as `https://portal.example.org`; "
         "lang-portal's own links (study activities) start with it. Empty means links follow "
         "the URL each request came in on.",
     )
-    DB_POOL_SIZE: Annotated[int, BeforeValidator(_integer(1))] = Field(
+    DB_POOL_SIZE: Annotated[int, BeforeValidator(parsers.integer(1))] = Field(
         "5",
         description="Database connections kept open per worker process (PostgreSQL also "
         "allows as many again in overflow).",
     )
-    DB_STATEMENT_TIMEOUT_MS: Annotated[int, BeforeValidator(_integer(1))] = Field(
+    DB_STATEMENT_TIMEOUT_MS: Annotated[int, BeforeValidator(parsers.integer(1))] = Field(
         "5000",
         description="Longest a statement may run (PostgreSQL) or wait for a lock (SQLite busy "
         "timeout), in milliseconds.",
     )
-    IDEMPOTENCY_TTL_HOURS: Annotated[int, BeforeValidator(_integer(1))] = Field(
+    IDEMPOTENCY_TTL_HOURS: Annotated[int, BeforeValidator(parsers.integer(1))] = Field(
         "24", description="How long an `Idempotency-Key` and its stored response are kept."
     )
 
