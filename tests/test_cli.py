@@ -6,7 +6,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from lang_portal import schema
 from lang_portal.cli import main
@@ -33,12 +33,15 @@ def db_engine(database_url):
     engine.dispose()
 
 
+SEEDED_TABLES = ("words", "groups", "word_groups", "study_activities")
+
+
 def test_init_db_is_idempotent(run, db_engine):
-    before = count_rows(db_engine, "words")
+    before = {table: count_rows(db_engine, table) for table in SEEDED_TABLES}
     result = run("init-db")
     assert result.exit_code == 0, result.output
     assert "0 words added" in result.output
-    assert count_rows(db_engine, "words") == before
+    assert {table: count_rows(db_engine, table) for table in SEEDED_TABLES} == before
 
 
 GOOD_JSON = [
@@ -87,9 +90,28 @@ def test_import_csv_with_an_existing_word_links_it(run, db_engine, tmp_path):
         "kanji,romaji,english\n食べる,taberu,to eat\n鮪,maguro,tuna\n", encoding="utf-8"
     )
     words_before = count_rows(db_engine, "words")
+    groups_before = count_rows(db_engine, "groups")
     result = run("import", str(path), "--group", "Mixed")
     assert result.exit_code == 0, result.output
     assert count_rows(db_engine, "words") == words_before + 1  # 食べる is seeded already
+    assert count_rows(db_engine, "groups") == groups_before + 1
+    words, groups, word_groups = schema.words, schema.groups, schema.word_groups
+    with db_engine.connect() as connection:
+        group = connection.execute(select(groups).where(groups.c.name == "Mixed")).one()
+        linked = connection.execute(
+            select(words.c.kanji, words.c.romaji, words.c.english)
+            .join(word_groups, word_groups.c.word_id == words.c.id)
+            .where(word_groups.c.group_id == group.id)
+            .order_by(words.c.romaji)
+        ).all()
+        eat = connection.execute(select(func.count()).where(words.c.kanji == "食べる")).scalar()
+    # The existing word is linked, not copied; the new one is stored as given.
+    assert [tuple(row) for row in linked] == [
+        ("鮪", "maguro", "tuna"),
+        ("食べる", "taberu", "to eat"),
+    ]
+    assert eat == 1
+    assert group.words_count == 2
 
 
 @pytest.mark.parametrize(

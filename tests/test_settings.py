@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from lang_portal import create_app
 from lang_portal.cli import main
 from lang_portal.setting_parsers import LOOPBACK_ORIGIN
 from lang_portal.settings import SETTINGS, SettingError, load
+from tests.conftest import count_rows
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -212,6 +214,26 @@ def test_app_reads_settings_into_config(tmp_path):
     app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/x.db", "MAX_BODY_BYTES": "123"})
     assert app.config["MAX_BODY_BYTES"] == 123
     assert app.config["MAX_CONTENT_LENGTH"] == 123
+
+
+def test_the_app_applies_log_level_and_rate_limit_from_the_environment(monkeypatch, database_url):
+    """Parsing is not enough: the logger's level and the write limit follow the variables."""
+    _clean_environment(monkeypatch)
+    monkeypatch.setenv("LANG_PORTAL_LOG_LEVEL", "debug")
+    monkeypatch.setenv("LANG_PORTAL_RATE_LIMIT", "1/minute")
+    app = create_app({"DATABASE_URL": database_url, "TESTING": True})
+    try:
+        assert (app.config["LOG_LEVEL"], app.config["RATE_LIMIT"]) == ("DEBUG", "1/minute")
+        assert logging.getLogger("lang_portal").level == logging.DEBUG
+        client = app.test_client()
+        session = {"group_id": 1, "study_activity_id": 1}
+        assert client.post("/api/study-sessions", json=session).status_code == 201
+        assert client.post("/api/study-sessions", json=session).status_code == 429
+        engine = app.extensions["lang_portal.engine"]
+        assert count_rows(engine, "study_sessions") == 1  # the refused write stored nothing
+    finally:
+        app.extensions["lang_portal.engine"].dispose()
+        logging.getLogger("lang_portal").setLevel(logging.WARNING)
 
 
 @pytest.mark.parametrize(

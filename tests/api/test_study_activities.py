@@ -24,12 +24,23 @@ SESSION_FIELDS = {
 }
 
 
-def start_session(client, group_id: int, study_activity_id: int) -> int:
+def start_session(client, engine, group_id: int, study_activity_id: int) -> int:
+    """Create a session through the API and check the row it stored."""
     response = client.post(
         "/api/study-sessions", json={"group_id": group_id, "study_activity_id": study_activity_id}
     )
     assert response.status_code == 201
-    return response.get_json()["id"]
+    study_session_id = response.get_json()["id"]
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(schema.study_sessions).where(schema.study_sessions.c.id == study_session_id)
+        ).one()
+    assert (row.group_id, row.study_activity_id, row.review_items_count) == (
+        group_id,
+        study_activity_id,
+        0,
+    )
+    return study_session_id
 
 
 def activity_rows(engine) -> list:
@@ -133,9 +144,9 @@ class TestSessions:
         ],
     )
     def test_lists_this_activitys_sessions_newest_first(self, client, engine, path):
-        first = start_session(client, 1, 1)
-        start_session(client, 1, 2)  # another activity's session is not listed
-        second = start_session(client, 3, 1)
+        first = start_session(client, engine, 1, 1)
+        start_session(client, engine, 1, 2)  # another activity's session is not listed
+        second = start_session(client, engine, 3, 1)
         with engine.begin() as connection:  # make the first one the newest
             connection.execute(
                 update(schema.study_sessions)
@@ -150,9 +161,12 @@ class TestSessions:
         assert {item["activity_name"] for item in body["items"]} == {"Flashcards"}
         assert [item["group_id"] for item in body["items"]] == [1, 3]
         assert body["items"][0]["end_time"] == body["items"][0]["start_time"]
+        # The list is exactly this activity's stored sessions, and its counter agrees.
+        assert [row.sessions_count for row in activity_rows(engine)] == [2, 1, 0]
+        assert count_rows(engine, "study_sessions") == 3
 
     def test_pages_use_the_activity_counter(self, client, engine):
-        ids = [start_session(client, 1, 3) for _ in range(5)]
+        ids = [start_session(client, engine, 1, 3) for _ in range(5)]
         body = client.get("/api/study-activities/3/sessions?page=2&per_page=2").get_json()
         assert (body["total"], body["total_pages"]) == (5, 3)
         assert [item["id"] for item in body["items"]] == ids[::-1][2:4]

@@ -22,18 +22,32 @@ ITEM_FIELDS = {
 }
 
 
-def start(client, group_id: int = 1, study_activity_id: int = 1) -> int:
+def start(client, engine, group_id: int = 1, study_activity_id: int = 1) -> int:
+    """Create a session through the API and check the row it stored."""
     response = client.post(
         "/api/study-sessions", json={"group_id": group_id, "study_activity_id": study_activity_id}
     )
     assert response.status_code == 201
-    return response.get_json()["id"]
+    study_session_id = response.get_json()["id"]
+    row = session_row(engine, study_session_id)
+    assert (row.group_id, row.study_activity_id) == (group_id, study_activity_id)
+    assert (row.review_items_count, row.correct_count, row.last_review_at) == (0, 0, None)
+    return study_session_id
 
 
-def review(client, study_session_id: int, reviews: list[tuple[int, bool]]) -> None:
+def review(client, engine, study_session_id: int, reviews: list[tuple[int, bool]]) -> None:
+    """Record reviews through the API and check they are the session's last stored rows."""
     body = {"reviews": [{"word_id": w, "is_correct": c} for w, c in reviews]}
     response = client.post(f"/api/study-sessions/{study_session_id}/review", json=body)
     assert response.status_code == 201
+    items = schema.word_review_items
+    with engine.connect() as connection:
+        stored = connection.execute(
+            select(items.c.word_id, items.c.correct)
+            .where(items.c.study_session_id == study_session_id)
+            .order_by(items.c.id)
+        ).all()
+    assert [tuple(row) for row in stored[-len(reviews) :]] == reviews
 
 
 def session_row(engine, study_session_id: int):
@@ -84,9 +98,9 @@ class TestList:
         "path", ["/api/study-sessions", "/api/study_sessions", "/api/v1/study-sessions"]
     )
     def test_newest_first_with_real_end_times_and_counts(self, client, engine, path):
-        reviewed = start(client, 1, 2)
-        review(client, reviewed, [(1, True), (2, False), (1, True)])
-        untouched = start(client, 3, 1)
+        reviewed = start(client, engine, 1, 2)
+        review(client, engine, reviewed, [(1, True), (2, False), (1, True)])
+        untouched = start(client, engine, 3, 1)
         body = client.get(path).get_json()
         assert body["total"] == 2 and body["total_pages"] == 1
         assert [item["id"] for item in body["items"]] == [untouched, reviewed]
@@ -101,7 +115,7 @@ class TestList:
         assert body["items"][0]["end_time"] == body["items"][0]["start_time"]
 
     def test_order_follows_start_time_not_id(self, client, engine):
-        older, newer = start(client), start(client)
+        older, newer = start(client, engine), start(client, engine)
         with engine.begin() as connection:
             connection.execute(
                 update(schema.study_sessions)
@@ -111,8 +125,8 @@ class TestList:
         items = client.get("/api/study-sessions").get_json()["items"]
         assert [item["id"] for item in items] == [older, newer]
 
-    def test_pages(self, client):
-        ids = [start(client) for _ in range(12)]
+    def test_pages(self, client, engine):
+        ids = [start(client, engine) for _ in range(12)]
         body = client.get("/api/study-sessions?page=3&per_page=5").get_json()
         assert (body["total"], body["page"], body["per_page"], body["total_pages"]) == (12, 3, 5, 3)
         assert [item["id"] for item in body["items"]] == ids[::-1][10:]
@@ -123,10 +137,10 @@ class TestList:
 class TestDetail:
     @pytest.mark.parametrize("prefix", ["/api/study-sessions", "/api/study_sessions"])
     def test_session_and_its_words_with_per_session_counts(self, client, engine, prefix):
-        study_session_id = start(client, 2, 3)
-        review(client, study_session_id, [(3, True), (3, True), (3, False), (8, False)])
-        other = start(client, 2, 3)
-        review(client, other, [(3, False), (9, True)])  # counts elsewhere are not mixed in
+        study_session_id = start(client, engine, 2, 3)
+        review(client, engine, study_session_id, [(3, True), (3, True), (3, False), (8, False)])
+        other = start(client, engine, 2, 3)
+        review(client, engine, other, [(3, False), (9, True)])  # counts elsewhere are not mixed in
         body = client.get(f"{prefix}/{study_session_id}").get_json()
         assert set(body) == {"session", "words", "total", "page", "per_page", "total_pages"}
         check_item(body["session"], session_row(engine, study_session_id))
@@ -150,15 +164,15 @@ class TestDetail:
         ]
         assert (body["total"], body["page"], body["per_page"], body["total_pages"]) == (2, 1, 10, 1)
 
-    def test_words_are_paginated(self, client):
-        study_session_id = start(client)
-        review(client, study_session_id, [(word_id, True) for word_id in range(1, 26)])
+    def test_words_are_paginated(self, client, engine):
+        study_session_id = start(client, engine)
+        review(client, engine, study_session_id, [(word_id, True) for word_id in range(1, 26)])
         body = client.get(f"/api/study-sessions/{study_session_id}?page=3&per_page=10").get_json()
         assert [w["id"] for w in body["words"]] == list(range(21, 26))
         assert (body["total"], body["total_pages"]) == (25, 3)
 
-    def test_session_without_reviews(self, client):
-        study_session_id = start(client)
+    def test_session_without_reviews(self, client, engine):
+        study_session_id = start(client, engine)
         body = client.get(f"/api/study-sessions/{study_session_id}").get_json()
         assert body["words"] == [] and body["total"] == 0
         assert body["session"]["end_time"] == body["session"]["start_time"]
