@@ -6,7 +6,7 @@ under ``/api``, ``/api/v1``, the underscore spellings and (for the routes the
 lang-portal React frontend calls) the legacy path without ``/api``, all as one
 endpoint. The same declarations produce the OpenAPI document.
 
-Around each view the registry does, in order (a test holds this order):
+Around each view the registry does, in order (tests/test_request_order.py holds it):
 
 1. writes only: the identity check (the API token), then the write rate limit, so
    that a refused request never spends a valid client's budget;
@@ -17,6 +17,8 @@ Around each view the registry does, in order (a test holds this order):
 5. one database transaction: a read snapshot, or for a write the idempotency
    claim, the view and the stored response together;
 6. the response's serialisation through its pydantic model.
+
+A read takes steps 4 to 6 only.
 
 Views therefore receive a connection and validated models, and return plain data.
 """
