@@ -51,6 +51,37 @@ READ_VARIANTS = [
     "/api/study-activities/1/sessions?page=2&per_page=1",
     "/api/groups/1/study-sessions?page=2&per_page=1&sort_by=start_time&order=asc",
 ]
+# Statements per portal page, at most, by URL rule: each page reads every row it shows
+# once (a second read of the same row, like fetching a group again, breaks its budget).
+# A new page must be given its budget here.
+PAGE_BUDGETS = {
+    "/": 6,  # the stats (4), the last session with its group's name, the chart's days
+    "/portal": 0,  # redirects to /
+    "/portal/": 0,
+    "/portal/words": 2,
+    "/portal/words/<id:word_id>": 2,
+    "/portal/groups": 2,
+    "/portal/groups/<id:group_id>": 4,  # the group, its words, its recent sessions, activities
+    "/portal/groups/<id:group_id>/sessions": 2,
+    "/portal/study-activities": 1,
+    "/portal/study-activities/<id:study_activity_id>": 4,
+    "/portal/sessions": 2,
+    "/portal/sessions/<id:study_session_id>": 3,
+    "/portal/settings": 1,
+    "/activities/flashcards/": 0,
+    "/activities/typing-tutor/": 0,
+    "/activities/kanji-match/": 0,
+}
+REDIRECTS = {"/portal", "/portal/"}
+PAGE_VARIANTS = [
+    "/portal/words?sort_by=english&order=desc&page=2",
+    "/portal/groups?sort_by=words_count&order=desc",
+    "/portal/groups/1?sort_by=wrong_count&order=desc&page=2",
+    "/portal/groups/1/sessions?page=2",
+    "/portal/study-activities/1?page=2&group_id=3",
+    "/portal/sessions?page=2",
+    "/portal/sessions/1?page=2",
+]
 # A write touches a fixed number of rows, whatever the size of a review batch.
 WRITE_BUDGETS = {"session": 4, "batch": 6, "single": 6}
 
@@ -172,17 +203,43 @@ def plan_problems(statement: str, plan: list[tuple[int, int, str]]) -> list[str]
     return problems
 
 
+def page_rules(app) -> list[tuple[str, str]]:
+    """(URL rule, URL with real ids) of every HTML page that takes no free-form path."""
+    return [
+        (rule.rule, rule.rule)
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith("pages.") and "<path:" not in rule.rule
+    ]
+
+
 def page_urls(app, ids: dict[str, int]) -> list[str]:
     """Every HTML page of the portal that takes no free-form path, with real ids."""
     urls = []
-    for rule in app.url_map.iter_rules():
-        if not rule.endpoint.startswith("pages.") or "<path:" in rule.rule:
-            continue
-        url = rule.rule
+    for _, url in page_rules(app):
         for name, value in ids.items():
             url = url.replace(f"<id:{name}>", str(value))
         urls.append(url)
     return urls
+
+
+def test_every_page_has_a_budget(app):
+    assert {rule for rule, _ in page_rules(app)} == set(PAGE_BUDGETS)
+
+
+def test_pages_issue_a_fixed_number_of_statements(app, client, engine, history):
+    rules = [rule for rule, _ in page_rules(app)]
+    urls = list(zip(rules, page_urls(app, history), strict=True))
+    for variant in PAGE_VARIANTS:
+        path = variant.split("?")[0]
+        urls.append((next(rule for rule, url in urls if url == path), variant))
+    over = []
+    for rule, url in urls:
+        with statements_of(engine) as seen:
+            response = client.get(url)
+        assert response.status_code == (302 if rule in REDIRECTS else 200), url
+        if len(seen) > PAGE_BUDGETS[rule]:
+            over.append((url, len(seen), PAGE_BUDGETS[rule], [sql for sql, _ in seen]))
+    assert over == []
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

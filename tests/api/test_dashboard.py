@@ -21,6 +21,14 @@ STATS = "/api/dashboard/stats"
 RECENT = "/api/dashboard/recent-session"
 
 
+def group_name(engine, group_id: int) -> str:
+    """The stored name of a group, as the recent session must name it."""
+    with engine.connect() as connection:
+        return connection.execute(
+            select(schema.groups.c.name).where(schema.groups.c.id == group_id)
+        ).scalar_one()
+
+
 def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
@@ -132,6 +140,7 @@ class TestRecentSession:
         assert body == {
             "id": newest,
             "group_id": 2,
+            "group_name": group_name(engine, 2),
             "activity_name": "Kanji Match",
             "created_at": body["created_at"],
             "correct_count": 2,
@@ -139,7 +148,7 @@ class TestRecentSession:
         }
         assert datetime.fromisoformat(body["created_at"]) == at("2026-03-15T10:00:00")
 
-    def test_follows_the_api_writes(self, client):
+    def test_follows_the_api_writes(self, client, engine):
         created = client.post("/study_sessions", json={"group_id": 4, "study_activity_id": 2})
         study_session_id = created.get_json()["session_id"]
         client.post(
@@ -147,9 +156,10 @@ class TestRecentSession:
             json={"reviews": [{"word_id": 7, "correct": False}]},
         )
         body = client.get(RECENT).get_json()
-        assert (body["id"], body["group_id"], body["activity_name"]) == (
+        assert (body["id"], body["group_id"], body["group_name"], body["activity_name"]) == (
             study_session_id,
             4,
+            group_name(engine, 4),
             "Typing Tutor",
         )
         assert (body["correct_count"], body["wrong_count"]) == (0, 1)

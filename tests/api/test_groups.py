@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import select, update
 
 from lang_portal import schema
-from lang_portal.api.groups import GroupSessionSortKey
+from lang_portal.api.groups import GroupSessionSortKey, GroupSortKey
+from lang_portal.queries import groups as group_queries
 from lang_portal.queries import study_sessions as session_queries
 from tests.conftest import count_rows
 from tests.support import assert_problem
@@ -63,6 +64,14 @@ def set_times(engine, study_session_id: int, start: datetime, end: datetime | No
 
 
 class TestGroupList:
+    def test_sort_keys_are_the_whitelist_in_its_order(self, client):
+        """The Literal and the OpenAPI enum are the whitelist's keys, in its order."""
+        keys = list(group_queries.SORT_COLUMNS)
+        assert list(get_args(GroupSortKey)) == keys
+        parameters = client.get("/api/openapi.json").get_json()["paths"]["/api/groups"]["get"]
+        sort_by = next(p for p in parameters["parameters"] if p["name"] == "sort_by")
+        assert sort_by["schema"]["enum"] == keys
+
     @pytest.mark.parametrize("path", ["/api/groups", "/groups", "/api/v1/groups"])
     def test_sorted_by_name_by_default(self, client, engine, path):
         body = client.get(path).get_json()
@@ -172,8 +181,13 @@ class TestGroupWordsRaw:
 
 
 class TestGroupStudySessions:
-    def test_sort_keys_are_the_whitelist(self):
-        assert set(get_args(GroupSessionSortKey)) == set(session_queries.GROUP_SORT_COLUMNS)
+    def test_sort_keys_are_the_whitelist_in_its_order(self, client):
+        """The Literal and the OpenAPI enum are the whitelist's keys, in its order."""
+        keys = list(session_queries.GROUP_SORT_COLUMNS)
+        assert list(get_args(GroupSessionSortKey)) == keys
+        paths = client.get("/api/openapi.json").get_json()["paths"]
+        parameters = paths["/api/groups/{group_id}/study-sessions"]["get"]["parameters"]
+        assert next(p for p in parameters if p["name"] == "sort_by")["schema"]["enum"] == keys
 
     def test_empty_group(self, client):
         body = client.get("/groups/1/study_sessions").get_json()

@@ -14,7 +14,8 @@ from tests.conftest import count_rows
 from tests.support import assert_problem
 
 WORD_FIELDS = {"id", "kanji", "romaji", "english", "correct_count", "wrong_count"}
-SORT_KEYS = ["kanji", "romaji", "english", "correct_count", "wrong_count"]
+# Derived from the whitelist (tests/api/test_query_parameters.py pins it on purpose).
+SORT_KEYS = list(word_queries.SORT_COLUMNS)
 
 
 def review(client, reviews: list[tuple[int, bool]]) -> int:
@@ -39,8 +40,13 @@ def expected_order(engine, sort_by: str, descending: bool) -> list[int]:
         return list(connection.execute(select(schema.words.c.id).order_by(*ordering)).scalars())
 
 
-def test_sort_keys_are_the_whitelist():
-    assert set(get_args(WordSortKey)) == set(word_queries.SORT_COLUMNS) == set(SORT_KEYS)
+@pytest.mark.parametrize("path", ["/api/words", "/api/groups/{group_id}/words"])
+def test_sort_keys_are_the_whitelist_in_its_order(client, path):
+    """The Literal and the OpenAPI enum are the whitelist's keys, in the whitelist's order."""
+    assert list(get_args(WordSortKey)) == SORT_KEYS
+    operation = client.get("/api/openapi.json").get_json()["paths"][path]["get"]
+    sort_by = next(p for p in operation["parameters"] if p["name"] == "sort_by")
+    assert sort_by["schema"]["enum"] == SORT_KEYS
 
 
 @pytest.mark.parametrize("path", ["/api/words", "/words", "/api/v1/words"])

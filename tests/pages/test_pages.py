@@ -148,6 +148,7 @@ def test_a_session_shows_the_same_counts_everywhere(client, engine):
 
     page, text = get_page(client, "/")
     assert page.text("recent-correct") == "3" and page.text("recent-wrong") == "1"
+    assert "Flashcards · Food and Drink" in text  # the session's group, by name
     assert page.text("stat-sessions") == "1"
     assert page.text("stat-success") == "75%"
     assert page.text("stat-studied") == "3 of 263"
@@ -180,9 +181,24 @@ def test_words_page_lists_words_in_the_query_functions_order(client, engine, sor
     )
 
 
-def test_page_sort_keys_are_within_the_query_whitelists():
-    assert {key for key, _ in views.WORD_HEADINGS} == set(word_queries.SORT_COLUMNS)
-    assert {key for key, _ in views.GROUP_HEADINGS} <= set(group_queries.SORT_COLUMNS)
+@pytest.mark.parametrize(
+    ("path", "headings", "whitelist"),
+    [
+        ("/portal/words", views.WORD_HEADINGS, word_queries.SORT_KEYS),
+        ("/portal/groups/1", views.WORD_HEADINGS, word_queries.SORT_KEYS),
+        ("/portal/groups", views.GROUP_HEADINGS, group_queries.SORT_KEYS),
+    ],
+)
+def test_page_sort_keys_are_the_query_whitelists_with_a_heading(client, path, headings, whitelist):
+    """A table's sortable columns are the whitelist's keys that have a heading, in its order;
+    each is a link that sorts by it, and a key without a heading is refused."""
+    with_heading = [(key, sort.heading) for key, sort in whitelist.items() if sort.heading]
+    assert list(headings) == with_heading and with_heading
+    html = client.get(path).get_data(as_text=True)
+    for key, heading in with_heading:
+        assert f"sort_by={key}&amp;" in html and heading in html, (path, key)
+    for key in whitelist.keys() - dict(with_heading).keys():
+        assert client.get(f"{path}?sort_by={key}").status_code == 400, (path, key)
 
 
 def test_the_reset_notice_shows_only_when_the_history_is_empty(client):

@@ -51,12 +51,14 @@ def test_reviews_per_day_fills_gaps_and_keeps_only_the_window(engine):
     assert sum(reviews for reviews, _ in by_day.values()) == 20
 
     with db.reading(engine) as connection:
-        assert progress.history_totals(connection) == {"sessions": 6, "reviews": 31}
+        assert progress.history_totals(connection) == {"sessions": 6, "reviews": 31, "correct": 25}
+        assert progress.sessions_count(connection) == 6
 
 
 def test_history_totals_of_an_empty_history_are_zero(engine):
     with db.reading(engine) as connection:
-        assert progress.history_totals(connection) == {"sessions": 0, "reviews": 0}
+        assert progress.history_totals(connection) == {"sessions": 0, "reviews": 0, "correct": 0}
+        assert progress.sessions_count(connection) == 0
         assert all(e["reviews"] == 0 for e in progress.reviews_per_day(connection, TODAY, 7))
 
 

@@ -16,6 +16,7 @@ class RecentSession(BaseModel):
 
     id: int
     group_id: int
+    group_name: str
     activity_name: str
     created_at: AwareDatetime
     correct_count: int

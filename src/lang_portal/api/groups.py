@@ -8,33 +8,23 @@ from pydantic import BaseModel, JsonValue
 from sqlalchemy import Connection
 
 from lang_portal import queries
-from lang_portal.api.pagination import Order, PageQuery, legacy_page
+from lang_portal.api.lookup import found
+from lang_portal.api.pagination import Order, SortedPageQuery, legacy_page
 from lang_portal.api.routing import routes
 from lang_portal.api.study_sessions import StudySessionItem
 from lang_portal.api.words import WordItem, WordSortKey
-from lang_portal.errors import not_found
 
-# The keys of queries.study_sessions.GROUP_SORT_COLUMNS; a test keeps the two in step.
-GroupSessionSortKey = Literal[
-    "created_at",
-    "start_time",
-    "startTime",
-    "end_time",
-    "endTime",
-    "activity_name",
-    "activityName",
-    "group_name",
-    "groupName",
-    "review_items_count",
-    "reviewItemsCount",
+# Each whitelist's keys, in its order; they become the OpenAPI enums.
+GroupSortKey = Literal[tuple(queries.groups.SORT_COLUMNS)]  # type: ignore[valid-type]
+GroupSessionSortKey = Literal[  # type: ignore[valid-type]
+    tuple(queries.study_sessions.GROUP_SORT_COLUMNS)
 ]
 
 
-class GroupListQuery(PageQuery):
+class GroupListQuery(SortedPageQuery):
     """``?page&per_page&sort_by&order`` for the group list."""
 
-    sort_by: Literal["name", "words_count", "word_count"] = "name"
-    order: Order = "asc"
+    sort_by: GroupSortKey = "name"
 
 
 class Group(BaseModel):
@@ -53,34 +43,23 @@ class GroupList(BaseModel):
     current_page: int
 
 
-def _group_or_404(connection: Connection, group_id: int) -> dict[str, Any]:
-    """The group with this id, or a 404."""
-    group = queries.groups.get(connection, group_id)
-    if group is None:
-        raise not_found("group")
-    return group
-
-
 @routes.get("/groups", query=GroupListQuery, response=GroupList, legacy=True, errors=(400,))
 def list_groups(connection: Connection, query: GroupListQuery) -> dict[str, Any]:
     """List word groups, sorted by name or by word count."""
-    items = queries.groups.page(
-        connection, query.sort_by, query.order == "desc", query.offset, query.per_page
-    )
+    items = queries.groups.page(connection, **query.window())
     return legacy_page("groups", items, queries.groups.count(connection), query)
 
 
 @routes.get("/groups/<id:group_id>", response=Group, legacy=True, errors=(404,))
 def get_group(connection: Connection, group_id: int) -> dict[str, Any]:
     """Show one word group."""
-    return _group_or_404(connection, group_id)
+    return found(queries.groups.get(connection, group_id), "group")
 
 
-class GroupWordsQuery(PageQuery):
+class GroupWordsQuery(SortedPageQuery):
     """``?page&per_page&sort_by&order`` for a group's words."""
 
     sort_by: WordSortKey = "kanji"
-    order: Order = "asc"
 
 
 class GroupWords(BaseModel):
@@ -109,7 +88,7 @@ class GroupWordsRaw(BaseModel):
     words: list[WordWithParts]
 
 
-class GroupSessionsQuery(PageQuery):
+class GroupSessionsQuery(SortedPageQuery):
     """``?page&per_page&sort_by&order`` for a group's sessions; sort keys in two spellings."""
 
     sort_by: GroupSessionSortKey = "created_at"
@@ -141,17 +120,15 @@ def list_group_words(
     connection: Connection, group_id: int, query: GroupWordsQuery
 ) -> dict[str, Any]:
     """List a page of the words in a group, with their review counts."""
-    group = _group_or_404(connection, group_id)
-    page = queries.words.group_page(
-        connection, group_id, query.sort_by, query.order == "desc", query.offset, query.per_page
-    )
+    group = found(queries.groups.get(connection, group_id), "group")
+    page = queries.words.group_page(connection, group_id, **query.window())
     return legacy_page("words", page, group["word_count"], query)
 
 
 @routes.get("/groups/<id:group_id>/words/raw", response=GroupWordsRaw, legacy=True, errors=(404,))
 def list_group_words_raw(connection: Connection, group_id: int) -> dict[str, Any]:
     """List every word of a group with its parts, for a study activity to run on."""
-    group = _group_or_404(connection, group_id)
+    group = found(queries.groups.get(connection, group_id), "group")
     return {
         "group_id": group_id,
         "group_name": group["group_name"],
@@ -170,10 +147,6 @@ def list_group_study_sessions(
     connection: Connection, group_id: int, query: GroupSessionsQuery
 ) -> dict[str, Any]:
     """List a page of a group's study sessions, newest first unless sorted otherwise."""
-    total = queries.groups.sessions_count(connection, group_id)
-    if total is None:
-        raise not_found("group")
-    page = queries.study_sessions.group_page(
-        connection, group_id, query.sort_by, query.order == "desc", query.offset, query.per_page
-    )
+    total = found(queries.groups.sessions_count(connection, group_id), "group")
+    page = queries.study_sessions.group_page(connection, group_id, **query.window())
     return legacy_page("study_sessions", page, total, query)

@@ -1,17 +1,58 @@
-"""The one pagination helper: query models with their bounds, and page arithmetic.
+"""The one pagination helper: query models with their bounds, and the page arithmetic.
 
-Out-of-range values are a 400, never silently clamped. A page past the end is
-an empty page, not an error.
+The JSON API and the HTML pages both use :class:`Pager` for the arithmetic (offset,
+number of pages, the pages around one, the items shown). Out-of-range values are a
+400, never silently clamped. A page past the end is an empty page, not an error.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 MAX_PAGE = 2**31 - 1
 Order = Literal["asc", "desc"]
+
+
+@dataclass(frozen=True)
+class Pager:
+    """Where a page is in a list: its number, size, the total and the pages around it."""
+
+    page: int
+    per_page: int
+    total: int = 0
+
+    @property
+    def offset(self) -> int:
+        """How many items come before this page."""
+        return (self.page - 1) * self.per_page
+
+    @property
+    def pages(self) -> int:
+        """How many pages ``total`` items fill; an empty list still has page 1."""
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def previous(self) -> int | None:
+        """The page before this one, or None on the first."""
+        return self.page - 1 if self.page > 1 else None
+
+    @property
+    def next(self) -> int | None:
+        """The page after this one, or None on the last (or past the end)."""
+        return self.page + 1 if self.page < self.pages else None
+
+    @property
+    def first_item(self) -> int:
+        """The position (from 1) of the first item shown; 0 in an empty list."""
+        return min(self.offset + 1, self.total)
+
+    @property
+    def last_item(self) -> int:
+        """The position of the last item shown."""
+        return min(self.offset + self.per_page, self.total)
 
 
 class PageQuery(BaseModel):
@@ -20,23 +61,38 @@ class PageQuery(BaseModel):
     page: int = Field(1, ge=1, le=MAX_PAGE, description="Page number, from 1.")
     per_page: int = Field(10, ge=1, le=100, description="Items per page, 1 to 100.")
 
+    def pager(self, total: int = 0) -> Pager:
+        """The page asked for, in a list of ``total`` items."""
+        return Pager(self.page, self.per_page, total)
+
     @property
     def offset(self) -> int:
-        return (self.page - 1) * self.per_page
+        """How many items come before the page asked for."""
+        return self.pager().offset
 
 
-def total_pages(total: int, per_page: int) -> int:
-    """How many pages ``total`` items fill; an empty list still has page 1."""
-    return max(1, -(-total // per_page))
+class SortedPageQuery(PageQuery):
+    """A page of a sorted list: ``sort_by`` (a whitelist's ``Literal``) and ``order``.
+
+    Subclasses narrow ``sort_by`` to their whitelist and give both their defaults.
+    """
+
+    sort_by: str
+    order: Order = "asc"
+
+    def window(self) -> dict[str, Any]:
+        """The keyword arguments of a query module's sorted ``page`` functions."""
+        return {
+            "sort_by": self.sort_by,
+            "descending": self.order == "desc",
+            "offset": self.offset,
+            "limit": self.per_page,
+        }
 
 
 def legacy_page(name: str, items: list, total: int, query: PageQuery) -> dict:
     """The frontend's older page shape: ``{name: items, total_pages, current_page}``."""
-    return {
-        name: items,
-        "total_pages": total_pages(total, query.per_page),
-        "current_page": query.page,
-    }
+    return {name: items, "total_pages": query.pager(total).pages, "current_page": query.page}
 
 
 def page_body(items: list, total: int, query: PageQuery, name: str = "items") -> dict:
@@ -46,5 +102,5 @@ def page_body(items: list, total: int, query: PageQuery, name: str = "items") ->
         "total": total,
         "page": query.page,
         "per_page": query.per_page,
-        "total_pages": total_pages(total, query.per_page),
+        "total_pages": query.pager(total).pages,
     }

@@ -8,20 +8,19 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
 from lang_portal import queries
-from lang_portal.api.pagination import Order, PageQuery, legacy_page
+from lang_portal.api.lookup import found
+from lang_portal.api.pagination import SortedPageQuery, legacy_page
 from lang_portal.api.routing import routes
-from lang_portal.errors import not_found
 
-# The keys of queries.words.SORT_COLUMNS; a test keeps the two in step.
-WordSortKey = Literal["kanji", "romaji", "english", "correct_count", "wrong_count"]
+# The whitelist's keys, in its order; they become the OpenAPI enum.
+WordSortKey = Literal[tuple(queries.words.SORT_COLUMNS)]  # type: ignore[valid-type]
 
 
-class WordListQuery(PageQuery):
+class WordListQuery(SortedPageQuery):
     """``?page&per_page&sort_by&order``: 50 words a page unless per_page says otherwise."""
 
     per_page: int = Field(50, ge=1, le=100, description="Words per page, 1 to 100.")
     sort_by: WordSortKey = "kanji"
-    order: Order = "asc"
 
 
 class WordItem(BaseModel):
@@ -67,16 +66,11 @@ class WordDetail(BaseModel):
 def list_words(connection: Connection, query: WordListQuery) -> dict[str, Any]:
     """List words with their review counts, sorted by kanji, romaji, english or a count."""
     total = queries.words.count(connection)
-    items = queries.words.page(
-        connection, query.sort_by, query.order == "desc", query.offset, query.per_page
-    )
+    items = queries.words.page(connection, **query.window())
     return {**legacy_page("words", items, total, query), "total_words": total}
 
 
 @routes.get("/words/<id:word_id>", response=WordDetail, legacy=True, errors=(404,))
 def get_word(connection: Connection, word_id: int) -> dict[str, Any]:
     """Show one word, its review counts and its groups."""
-    word = queries.words.get(connection, word_id)
-    if word is None:
-        raise not_found("word")
-    return {"word": word}
+    return {"word": found(queries.words.get(connection, word_id), "word")}

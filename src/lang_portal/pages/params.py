@@ -1,17 +1,17 @@
 """Reading a page's query string: page numbers and sort choices, checked against whitelists.
 
 A bad value is a 400 page that says which value is wrong and what is allowed,
-the same rule the JSON API follows, written for a person.
+the same rule the JSON API follows, written for a person. The page arithmetic itself
+is the API's: :class:`lang_portal.api.pagination.Pager`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
 
 from werkzeug.exceptions import BadRequest
 
-from lang_portal.api.pagination import MAX_PAGE, total_pages
+from lang_portal.api.pagination import MAX_PAGE
 
 
 def page_number(args: Mapping[str, str], name: str = "page") -> int:
@@ -32,36 +32,3 @@ def choice(args: Mapping[str, str], name: str, allowed: Collection[str], default
         names = ", ".join(sorted(allowed))
         raise BadRequest(f"{name} must be one of {names}, not {value!r}.")
     return value
-
-
-@dataclass(frozen=True)
-class Pager:
-    """Where a page is in a list: its number, size, the total and the pages around it."""
-
-    page: int
-    per_page: int
-    total: int
-
-    @property
-    def offset(self) -> int:
-        return (self.page - 1) * self.per_page
-
-    @property
-    def pages(self) -> int:
-        return total_pages(self.total, self.per_page)
-
-    @property
-    def previous(self) -> int | None:
-        return self.page - 1 if self.page > 1 else None
-
-    @property
-    def next(self) -> int | None:
-        return self.page + 1 if self.page < self.pages else None
-
-    @property
-    def first_item(self) -> int:
-        return min(self.offset + 1, self.total)
-
-    @property
-    def last_item(self) -> int:
-        return min(self.offset + self.per_page, self.total)

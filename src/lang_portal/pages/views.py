@@ -6,16 +6,18 @@ snapshot, and reads only through :mod:`lang_portal.queries`, like the JSON API.
 
 from __future__ import annotations
 
-from typing import Any
+from types import ModuleType
+from typing import Any, TypeVar
 
 from flask import abort, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import Connection
 
 from lang_portal import db, links, queries
+from lang_portal.api.pagination import Pager
 from lang_portal.pages import blueprint
 from lang_portal.pages.chart import reviews_chart
-from lang_portal.pages.params import Pager, choice, page_number
+from lang_portal.pages.params import choice, page_number
 
 WORDS_PER_PAGE = 50
 GROUP_WORDS_PER_PAGE = 25
@@ -24,38 +26,45 @@ SESSIONS_PER_PAGE = 20
 RECENT_SESSIONS = 5
 CHART_DAYS = 30
 
-# Columns a word table can be sorted by, as (sort key, heading); the keys are the
-# whitelist of queries.words.SORT_COLUMNS.
-WORD_HEADINGS = (
-    ("kanji", "Japanese"),
-    ("romaji", "Reading"),
-    ("english", "English"),
-    ("correct_count", "Right"),
-    ("wrong_count", "Wrong"),
-)
-GROUP_HEADINGS = (("name", "Group"), ("words_count", "Words"))
+# The columns a table can be sorted by, as (sort key, heading): the whitelists' own.
+WORD_HEADINGS = queries.words.HEADINGS
+GROUP_HEADINGS = queries.groups.HEADINGS
 ORDERS = ("asc", "desc")
 
+Row = TypeVar("Row")
 
-def _sorting(default_sort: str, allowed: tuple[tuple[str, str], ...]) -> tuple[str, str]:
-    """The (sort_by, order) asked for in the query string, checked against ``allowed``."""
-    sort_by = choice(request.args, "sort_by", [key for key, _ in allowed], default_sort)
+
+def _found(row: Row | None, what: str, row_id: int) -> Row:
+    """The row a page's URL names; the HTML 404 page, in a sentence, when there is none."""
+    if row is None:
+        abort(404, f"There is no {what} with id {row_id}.")
+    return row
+
+
+def _sorting(default_sort: str, headings: tuple[tuple[str, str], ...]) -> tuple[str, str]:
+    """The (sort_by, order) asked for in the query string; a key must have a heading."""
+    sort_by = choice(request.args, "sort_by", [key for key, _ in headings], default_sort)
     order = choice(request.args, "order", ORDERS, "asc")
     return sort_by, order
 
 
-def _group_or_404(connection: Connection, group_id: int) -> dict[str, Any]:
-    group = queries.groups.get(connection, group_id)
-    if group is None:
-        abort(404, f"There is no word group with id {group_id}.")
-    return group
+def _table(sort_by: str, order: str, headings: tuple, pager: Pager) -> dict[str, Any]:
+    """What a sortable, paged table needs from the view: the sort, its headings, the page."""
+    return {"sort_by": sort_by, "order": order, "columns": headings, "pager": pager}
 
 
-def _activity_or_404(connection: Connection, study_activity_id: int) -> dict[str, Any]:
-    activity = queries.study_activities.get(connection, study_activity_id, links.base_url())
-    if activity is None:
-        abort(404, f"There is no study activity with id {study_activity_id}.")
-    return activity
+def _list_page(
+    listing: ModuleType, headings: tuple, default_sort: str, per_page: int, active: str
+) -> ResponseReturnValue:
+    """A sortable, paged list of every row of ``listing`` (queries.words or queries.groups),
+    rendered as ``{active}.html`` with the rows under the name ``active``."""
+    sort_by, order = _sorting(default_sort, headings)
+    number = page_number(request.args)
+    with db.reading() as connection:
+        pager = Pager(number, per_page, listing.count(connection))
+        rows = listing.page(connection, sort_by, order == "desc", pager.offset, pager.per_page)
+    table = _table(sort_by, order, headings, pager)
+    return render_template(f"{active}.html", active=active, **{active: rows}, **table)
 
 
 @blueprint.get("/")
@@ -65,14 +74,12 @@ def dashboard_page() -> ResponseReturnValue:
     with db.reading() as connection:
         stats = queries.dashboard.stats(connection)
         recent = queries.dashboard.recent_session(connection)
-        recent_group = queries.groups.get(connection, recent["group_id"]) if recent else None
         days = queries.progress.reviews_per_day(connection, today, CHART_DAYS)
     return render_template(
         "dashboard.html",
         active="dashboard",
         stats=stats,
         recent=recent,
-        recent_group=recent_group,
         chart=reviews_chart(days),
         first_day=days[0]["day"],
         last_day=days[-1]["day"],
@@ -89,52 +96,27 @@ def portal_home() -> ResponseReturnValue:
 @blueprint.get("/portal/words")
 def words_page() -> ResponseReturnValue:
     """Every word with its review counts, sortable and 50 to a page."""
-    sort_by, order = _sorting("kanji", WORD_HEADINGS)
-    number = page_number(request.args)
-    with db.reading() as connection:
-        pager = Pager(number, WORDS_PER_PAGE, queries.words.count(connection))
-        items = queries.words.page(
-            connection, sort_by, order == "desc", pager.offset, pager.per_page
-        )
-    return render_template(
-        "words.html",
-        active="words",
-        words=items,
-        pager=pager,
-        sort_by=sort_by,
-        order=order,
-        columns=WORD_HEADINGS,
-    )
+    return _list_page(queries.words, WORD_HEADINGS, "kanji", WORDS_PER_PAGE, "words")
 
 
 @blueprint.get("/portal/words/<id:word_id>")
 def word_page(word_id: int) -> ResponseReturnValue:
     """One word: its reading, meaning, review counts and groups."""
     with db.reading() as connection:
-        word = queries.words.get(connection, word_id)
-    if word is None:
-        abort(404, f"There is no word with id {word_id}.")
+        word = _found(queries.words.get(connection, word_id), "word", word_id)
     return render_template("word.html", active="words", word=word)
 
 
 @blueprint.get("/portal/groups")
 def groups_page() -> ResponseReturnValue:
     """Every word group, sortable by name or size."""
-    sort_by, order = _sorting("name", GROUP_HEADINGS)
-    number = page_number(request.args)
-    with db.reading() as connection:
-        pager = Pager(number, GROUPS_PER_PAGE, queries.groups.count(connection))
-        items = queries.groups.page(
-            connection, sort_by, order == "desc", pager.offset, pager.per_page
-        )
-    return render_template(
-        "groups.html",
-        active="groups",
-        groups=items,
-        pager=pager,
-        sort_by=sort_by,
-        order=order,
-        columns=GROUP_HEADINGS,
+    return _list_page(queries.groups, GROUP_HEADINGS, "name", GROUPS_PER_PAGE, "groups")
+
+
+def _group(connection: Connection, group_id: int) -> dict[str, Any]:
+    """The group a page's URL names, with its sessions count, or the 404 page."""
+    return _found(
+        queries.groups.get_with_sessions_count(connection, group_id), "word group", group_id
     )
 
 
@@ -144,12 +126,11 @@ def group_page(group_id: int) -> ResponseReturnValue:
     sort_by, order = _sorting("kanji", WORD_HEADINGS)
     number = page_number(request.args)
     with db.reading() as connection:
-        group = _group_or_404(connection, group_id)
+        group = _group(connection, group_id)
         pager = Pager(number, GROUP_WORDS_PER_PAGE, group["word_count"])
         items = queries.words.group_page(
             connection, group_id, sort_by, order == "desc", pager.offset, pager.per_page
         )
-        sessions_total = queries.groups.sessions_count(connection, group_id) or 0
         recent = queries.study_sessions.group_page(
             connection, group_id, "created_at", True, 0, RECENT_SESSIONS
         )
@@ -159,13 +140,10 @@ def group_page(group_id: int) -> ResponseReturnValue:
         active="groups",
         group=group,
         words=items,
-        pager=pager,
-        sort_by=sort_by,
-        order=order,
-        columns=WORD_HEADINGS,
         sessions=recent,
-        sessions_total=sessions_total,
+        sessions_total=group["sessions_count"],
         activities=activities,
+        **_table(sort_by, order, WORD_HEADINGS, pager),
     )
 
 
@@ -174,10 +152,8 @@ def group_sessions_page(group_id: int) -> ResponseReturnValue:
     """Every session of one group, newest first."""
     number = page_number(request.args)
     with db.reading() as connection:
-        group = _group_or_404(connection, group_id)
-        pager = Pager(
-            number, SESSIONS_PER_PAGE, queries.groups.sessions_count(connection, group_id) or 0
-        )
+        group = _group(connection, group_id)
+        pager = Pager(number, SESSIONS_PER_PAGE, group["sessions_count"])
         items = queries.study_sessions.group_page(
             connection, group_id, "created_at", True, pager.offset, pager.per_page
         )
@@ -199,7 +175,11 @@ def study_activity_page(study_activity_id: int) -> ResponseReturnValue:
     """One activity: a form to launch it for a group, and its sessions."""
     number = page_number(request.args)
     with db.reading() as connection:
-        activity = _activity_or_404(connection, study_activity_id)
+        activity = _found(
+            queries.study_activities.get(connection, study_activity_id, links.base_url()),
+            "study activity",
+            study_activity_id,
+        )
         choices = queries.groups.all_names(connection)
         pager = Pager(
             number,
@@ -226,7 +206,7 @@ def sessions_page() -> ResponseReturnValue:
     """Every study session, newest first."""
     number = page_number(request.args)
     with db.reading() as connection:
-        pager = Pager(number, SESSIONS_PER_PAGE, queries.study_sessions.count(connection))
+        pager = Pager(number, SESSIONS_PER_PAGE, queries.progress.sessions_count(connection))
         items = queries.study_sessions.page(connection, pager.offset, pager.per_page)
     return render_template("sessions.html", active="sessions", sessions=items, pager=pager)
 
@@ -236,11 +216,13 @@ def session_page(study_session_id: int) -> ResponseReturnValue:
     """One session: when, what, how it went, and each word reviewed in it."""
     number = page_number(request.args)
     with db.reading() as connection:
-        study_session = queries.study_sessions.get(connection, study_session_id)
-        if study_session is None:
-            abort(404, f"There is no study session with id {study_session_id}.")
+        study_session = _found(
+            queries.study_sessions.get(connection, study_session_id),
+            "study session",
+            study_session_id,
+        )
         reviewed, total = queries.study_sessions.reviewed_words(
-            connection, study_session_id, (number - 1) * WORDS_PER_PAGE, WORDS_PER_PAGE
+            connection, study_session_id, Pager(number, WORDS_PER_PAGE).offset, WORDS_PER_PAGE
         )
     return render_template(
         "session.html",

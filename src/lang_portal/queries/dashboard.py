@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, select
 
 from lang_portal import schema
+from lang_portal.queries.progress import history_totals
 from lang_portal.queries.study_sessions import NEWEST_FIRST, select_sessions
 
 ACTIVE_GROUP_WINDOW = timedelta(days=30)
@@ -29,14 +30,15 @@ def utc_now() -> datetime:
 
 
 def recent_session(connection: Connection) -> dict[str, Any] | None:
-    """The newest session as ``{id, group_id, activity_name, created_at, correct_count,
-    wrong_count}``, or None when there are none."""
+    """The newest session as ``{id, group_id, group_name, activity_name, created_at,
+    correct_count, wrong_count}``, or None when there are none."""
     row = connection.execute(select_sessions().order_by(*NEWEST_FIRST).limit(1)).one_or_none()
     if row is None:
         return None
     return {
         "id": row.id,
         "group_id": row.group_id,
+        "group_name": row.group_name,
         "activity_name": row.activity_name,
         "created_at": row.start_time,
         "correct_count": row.correct_count,
@@ -87,13 +89,7 @@ def stats(connection: Connection) -> dict[str, Any]:
             func.count().filter(mastered).label("mastered"),
         )
     ).one()
-    history = connection.execute(
-        select(
-            func.coalesce(func.sum(schema.daily_activity.c.sessions_count), 0).label("sessions"),
-            func.coalesce(func.sum(schema.daily_activity.c.reviews_count), 0).label("reviews"),
-            func.coalesce(func.sum(schema.daily_activity.c.correct_count), 0).label("correct"),
-        )
-    ).one()
+    history = history_totals(connection)
     active_groups = connection.execute(
         select(func.count())
         .select_from(schema.groups)
@@ -109,8 +105,8 @@ def stats(connection: Connection) -> dict[str, Any]:
         "total_vocabulary": vocabulary.total,
         "total_words_studied": vocabulary.studied,
         "mastered_words": vocabulary.mastered,
-        "success_rate": int(history.correct) / int(history.reviews) if history.reviews else 0.0,
-        "total_sessions": int(history.sessions),
+        "success_rate": history["correct"] / history["reviews"] if history["reviews"] else 0.0,
+        "total_sessions": history["sessions"],
         "active_groups": active_groups,
         "current_streak": current_streak(days, today),
     }

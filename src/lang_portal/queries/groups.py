@@ -7,13 +7,18 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from lang_portal import schema
+from lang_portal.queries import sorting
+from lang_portal.queries.sorting import SortKey
 
-# The whitelist of sort keys: what a client may ask for -> the column it means.
-SORT_COLUMNS = {
-    "name": schema.groups.c.name,
-    "words_count": schema.groups.c.words_count,
-    "word_count": schema.groups.c.words_count,
+# The whitelist of sort keys, in the order a group table shows them: what a client may
+# ask for -> the column it means and its heading. Everything else is derived from it.
+SORT_KEYS = {
+    "name": SortKey(schema.groups.c.name, "Group"),
+    "words_count": SortKey(schema.groups.c.words_count, "Words"),
+    "word_count": SortKey(schema.groups.c.words_count),  # the frontend's spelling
 }
+SORT_COLUMNS = sorting.columns(SORT_KEYS)
+HEADINGS = sorting.headings(SORT_KEYS)
 _COLUMNS = (
     schema.groups.c.id,
     schema.groups.c.name.label("group_name"),
@@ -30,18 +35,28 @@ def page(
     connection: Connection, sort_by: str, descending: bool, offset: int, limit: int
 ) -> list[dict[str, Any]]:
     """A page of groups as ``{id, group_name, word_count}``, sorted by a whitelisted key."""
-    column = SORT_COLUMNS[sort_by]
-    ordering = (
-        (column.desc(), schema.groups.c.id.desc()) if descending else (column, schema.groups.c.id)
-    )
+    ordering = sorting.ordering(SORT_COLUMNS[sort_by], schema.groups.c.id, descending)
     rows = connection.execute(select(*_COLUMNS).order_by(*ordering).offset(offset).limit(limit))
     return [dict(row._mapping) for row in rows]
 
 
+def _one(connection: Connection, group_id: int, *columns: Any) -> dict[str, Any] | None:
+    """These columns of one group, or None when there is no such group."""
+    row = connection.execute(select(*columns).where(schema.groups.c.id == group_id)).one_or_none()
+    return dict(row._mapping) if row else None
+
+
 def get(connection: Connection, group_id: int) -> dict[str, Any] | None:
     """One group as ``{id, group_name, word_count}``, or None."""
-    row = connection.execute(select(*_COLUMNS).where(schema.groups.c.id == group_id)).one_or_none()
-    return dict(row._mapping) if row else None
+    return _one(connection, group_id, *_COLUMNS)
+
+
+def get_with_sessions_count(connection: Connection, group_id: int) -> dict[str, Any] | None:
+    """One group as ``{id, group_name, word_count, sessions_count}``, or None.
+
+    For a page that shows the group and counts its sessions: one read of the row, not two.
+    """
+    return _one(connection, group_id, *_COLUMNS, schema.groups.c.sessions_count)
 
 
 def all_names(connection: Connection) -> list[dict[str, Any]]:

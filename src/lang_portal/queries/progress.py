@@ -40,11 +40,20 @@ def reviews_per_day(connection: Connection, today: date, days: int = 30) -> list
 
 
 def history_totals(connection: Connection) -> dict[str, int]:
-    """How much study history is stored: ``{sessions, reviews}``, from the daily counters."""
+    """How much study history is stored, ``{sessions, reviews, correct}``, summed over the
+    daily counters: the one place that adds them up, for the dashboard, the settings page
+    and the session lists' totals."""
     row = connection.execute(
         select(
-            func.coalesce(func.sum(schema.daily_activity.c.sessions_count), 0).label("sessions"),
-            func.coalesce(func.sum(schema.daily_activity.c.reviews_count), 0).label("reviews"),
+            *(
+                func.coalesce(func.sum(schema.daily_activity.c[f"{name}_count"]), 0).label(name)
+                for name in ("sessions", "reviews", "correct")
+            )
         )
     ).one()
-    return {"sessions": int(row.sessions), "reviews": int(row.reviews)}
+    return {"sessions": int(row.sessions), "reviews": int(row.reviews), "correct": int(row.correct)}
+
+
+def sessions_count(connection: Connection) -> int:
+    """How many study sessions are stored, from the daily counters."""
+    return history_totals(connection)["sessions"]

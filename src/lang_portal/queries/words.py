@@ -11,15 +11,20 @@ from typing import Any
 from sqlalchemy import Connection, Select, func, select
 
 from lang_portal import schema
+from lang_portal.queries import sorting
+from lang_portal.queries.sorting import SortKey
 
-# The whitelist of sort keys: what a client may ask for -> the column it means.
-SORT_COLUMNS = {
-    "kanji": schema.words.c.kanji,
-    "romaji": schema.words.c.romaji,
-    "english": schema.words.c.english,
-    "correct_count": schema.words.c.correct_count,
-    "wrong_count": schema.words.c.wrong_count,
+# The whitelist of sort keys, in the order a word table shows them: what a client may
+# ask for -> the column it means and its heading. Everything else is derived from it.
+SORT_KEYS = {
+    "kanji": SortKey(schema.words.c.kanji, "Japanese"),
+    "romaji": SortKey(schema.words.c.romaji, "Reading"),
+    "english": SortKey(schema.words.c.english, "English"),
+    "correct_count": SortKey(schema.words.c.correct_count, "Right"),
+    "wrong_count": SortKey(schema.words.c.wrong_count, "Wrong"),
 }
+SORT_COLUMNS = sorting.columns(SORT_KEYS)
+HEADINGS = sorting.headings(SORT_KEYS)
 WORD_FIELDS = (
     schema.words.c.id,
     schema.words.c.kanji,
@@ -32,10 +37,9 @@ WORD_FIELDS = (
 
 def _sorted(statement: Select[Any], sort_by: str, descending: bool) -> Select[Any]:
     """Order by a whitelisted key, then by id, so that pages never overlap or skip."""
-    column = SORT_COLUMNS[sort_by]
-    if descending:
-        return statement.order_by(column.desc(), schema.words.c.id.desc())
-    return statement.order_by(column, schema.words.c.id)
+    return statement.order_by(
+        *sorting.ordering(SORT_COLUMNS[sort_by], schema.words.c.id, descending)
+    )
 
 
 def count(connection: Connection) -> int:
