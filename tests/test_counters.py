@@ -24,6 +24,7 @@ import pytest
 from sqlalchemy import Connection, select
 
 from lang_portal import schema
+from lang_portal.queries import reviews as review_queries
 from lang_portal.queries import study_sessions as study_session_queries
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -208,7 +209,8 @@ def random_writes(client, rng: random.Random, clock: Clock, steps: int) -> Count
 def test_counters_match_the_rows_after_random_writes(client, engine, monkeypatch):
     rng = random.Random(20261122)
     clock = Clock(datetime(2026, 3, 1, 21, 0, tzinfo=UTC))
-    monkeypatch.setattr(study_session_queries, "datetime", clock.as_datetime_class())
+    for query_module in (study_session_queries, review_queries):
+        monkeypatch.setattr(query_module, "datetime", clock.as_datetime_class())
 
     done = random_writes(client, rng, clock, steps=200)
 

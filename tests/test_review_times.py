@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 
 from lang_portal import db, schema
+from lang_portal.queries import reviews as review_queries
 from lang_portal.queries import study_sessions as study_session_queries
 
 
@@ -32,13 +33,13 @@ def test_a_batch_timed_earlier_but_committed_later_keeps_the_later_end_time(
     earlier = later - timedelta(seconds=2)
     with db.writing(engine) as connection:
         created = study_session_queries.create(connection, 1, 1)
-        study_session_queries.add_reviews(connection, created["id"], [(1, True)])
-    monkeypatch.setattr(study_session_queries, "datetime", _Clock(later))
+        review_queries.add_reviews(connection, created["id"], [(1, True)])
+    monkeypatch.setattr(review_queries, "datetime", _Clock(later))
     with db.writing(engine) as connection:
-        study_session_queries.add_reviews(connection, created["id"], [(2, True)])
-    monkeypatch.setattr(study_session_queries, "datetime", _Clock(earlier))
+        review_queries.add_reviews(connection, created["id"], [(2, True)])
+    monkeypatch.setattr(review_queries, "datetime", _Clock(earlier))
     with db.writing(engine) as connection:
-        study_session_queries.add_reviews(connection, created["id"], [(3, False)])
+        review_queries.add_reviews(connection, created["id"], [(3, False)])
     with engine.connect() as connection:
         end_time = connection.execute(
             select(schema.study_sessions.c.last_review_at).where(

@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, Response, g, json
+from flask import Flask, Response, g, json, request
 from flask_limiter.errors import RateLimitExceeded
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from lang_portal import db
+from lang_portal.queries.problems import NotFound, UnknownWord
 
 log = logging.getLogger("lang_portal.errors")
 
@@ -80,6 +81,23 @@ def problem(
     return response
 
 
+def missing_row(error: NotFound) -> ApiError:
+    """The API's answer when a query finds no row for an id the request gave.
+
+    An id in the URL names the resource itself: a 404 ("word not found"). An id in
+    the body is a bad field: a 400 pointing at it, ``#/group_id``, or for a review in
+    a batch ``#/reviews/{index}/word_id``.
+    """
+    if error.id_name in (request.view_args or {}):
+        return not_found(error.what)
+    if isinstance(error, UnknownWord):
+        field_name = f"reviews.{error.index}.{error.id_name}"
+        pointer = "#/" + field_name.replace(".", "/")
+        detail = f"{field_name}: {error}"
+        return ApiError(400, detail, [FieldError(pointer, "does not exist")])
+    return bad_request(f"#/{error.id_name}", "does not exist")
+
+
 NOT_SET_UP = (
     "lang-portal is not set up: its database file does not exist; run `lang-portal init-db`"
 )
@@ -98,6 +116,10 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def handle_api_error(error: ApiError) -> Response:
         return problem(error.status, error.detail, error.errors, error.headers)
+
+    @app.errorhandler(NotFound)
+    def handle_missing_row(error: NotFound) -> Response:
+        return handle_api_error(missing_row(error))
 
     @app.errorhandler(RateLimitExceeded)
     def handle_rate_limit(error: RateLimitExceeded) -> Response:

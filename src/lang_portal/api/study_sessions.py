@@ -206,7 +206,7 @@ def get_study_session(
 def review_words(connection: Connection, study_session_id: int, body: ReviewBatch) -> Reply:
     """Record a batch of reviews in a study session, all or nothing."""
     reviews = [(review.word_id, review.is_correct) for review in body.reviews]
-    created = queries.study_sessions.add_reviews(connection, study_session_id, reviews)
+    created = queries.reviews.add_reviews(connection, study_session_id, reviews)
     return Reply({"session_id": study_session_id, "reviews_created": len(created)}, 201)
 
 
@@ -221,13 +221,13 @@ def review_words(connection: Connection, study_session_id: int, body: ReviewBatc
 def review_word(
     connection: Connection, study_session_id: int, word_id: int, body: SingleReview
 ) -> Reply:
-    """Record one review of one word in a study session."""
-    try:
-        (created,) = queries.study_sessions.add_reviews(
-            connection, study_session_id, [(word_id, body.correct)]
-        )
-    except queries.study_sessions.UnknownWord:  # the word is named in the URL: a 404 here
-        raise not_found("word") from None
+    """Record one review of one word in a study session.
+
+    An unknown word is a 404 here, not a 400 as in a batch: its id is in the URL.
+    """
+    (created,) = queries.reviews.add_reviews(
+        connection, study_session_id, [(word_id, body.correct)]
+    )
     return Reply(created, 201)
 
 

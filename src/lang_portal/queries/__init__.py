@@ -9,7 +9,9 @@ exceptions of :mod:`lang_portal.queries.problems`.
 from lang_portal.queries import (
     dashboard,
     groups,
+    problems,
     progress,
+    reviews,
     study_activities,
     study_sessions,
     vocabulary,
@@ -19,7 +21,9 @@ from lang_portal.queries import (
 __all__ = [
     "dashboard",
     "groups",
+    "problems",
     "progress",
+    "reviews",
     "study_activities",
     "study_sessions",
     "vocabulary",

@@ -1,13 +1,13 @@
-"""Queries for study sessions and their review items.
+"""Queries for study sessions: start one, read them back, reset the history.
 
 Every write keeps the counters that reads rely on (per session, per word, per
 group, per activity and per UTC day) in the same transaction as the rows they
-count, so a page of results never aggregates the review history.
+count, so a page of results never aggregates the review history. Recording
+reviews is :mod:`lang_portal.queries.reviews`.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +17,6 @@ from sqlalchemy import (
     Integer,
     Select,
     bindparam,
-    case,
     cast,
     delete,
     func,
@@ -25,20 +24,9 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
 
 from lang_portal import db, schema
-from lang_portal.errors import ApiError, FieldError, bad_request
-
-
-class UnknownWord(ApiError):
-    """A review names a word that does not exist: a 400 pointing at the review's index."""
-
-    def __init__(self, index: int, word_id: int) -> None:
-        pointer = f"#/reviews/{index}/word_id"
-        detail = f"reviews.{index}.word_id: word {word_id} does not exist"
-        super().__init__(400, detail, [FieldError(pointer, "does not exist")])
-
+from lang_portal.queries.problems import UnknownGroup, UnknownStudyActivity
 
 # A session ends with its last review; one with no reviews yet ends when it started.
 END_TIME = func.coalesce(schema.study_sessions.c.last_review_at, schema.study_sessions.c.created_at)
@@ -109,10 +97,14 @@ _DAY_COUNTS = ("sessions_count", "reviews_count", "correct_count")
 _COUNT_DAY: dict[str, Any] = {}  # dialect name -> the upsert into daily_activity
 
 
-def _count_day(
+def count_day(
     connection: Connection, now: datetime, sessions: int, reviews: int, correct: int
 ) -> None:
-    """Add to today's (UTC) row of daily_activity, creating it if needed."""
+    """Add to the day's (UTC) row of daily_activity, creating it if needed.
+
+    Every write that adds sessions or reviews calls it in the same transaction as its
+    rows, so the per-day counters always match them.
+    """
     statement = _COUNT_DAY.get(connection.dialect.name)
     if statement is None:
         upsert = db.upsert(connection, schema.daily_activity, ["day"])
@@ -130,27 +122,28 @@ def create(connection: Connection, group_id: int, study_activity_id: int) -> dic
     """Start a study session for a group with an activity.
 
     The existence checks are the counter updates themselves, so they and the insert
-    are one transaction. Raises ApiError 400 naming the field whose row does not exist.
+    are one transaction. Raises UnknownGroup, or else UnknownStudyActivity, when the
+    row does not exist; the group is checked first.
     """
     now = datetime.now(UTC)
     found_group = connection.execute(
         _ADD_SESSION_TO_GROUP, {"counted_group_id": group_id, "now": now}
     ).rowcount
     if not found_group:
-        raise bad_request("#/group_id", "does not exist")
+        raise UnknownGroup(group_id)
     found_activity = connection.execute(
         _ADD_SESSION_TO_ACTIVITY, {"counted_activity_id": study_activity_id}
     ).rowcount
     if not found_activity:
-        raise bad_request("#/study_activity_id", "does not exist")
-    try:
-        study_session_id = connection.execute(
-            _INSERT_SESSION,
-            {"group_id": group_id, "study_activity_id": study_activity_id, "created_at": now},
-        ).scalar_one()
-    except IntegrityError:  # a row vanished between the check and the insert
-        raise ApiError(400, "group_id or study_activity_id no longer exists") from None
-    _count_day(connection, now, sessions=1, reviews=0, correct=0)
+        raise UnknownStudyActivity(study_activity_id)
+    # Neither row can vanish before the insert: on PostgreSQL each UPDATE above holds
+    # its row's lock until commit, so a concurrent DELETE waits (and a row deleted
+    # before it is not found: rowcount 0); SQLite runs one write transaction at a time.
+    study_session_id = connection.execute(
+        _INSERT_SESSION,
+        {"group_id": group_id, "study_activity_id": study_activity_id, "created_at": now},
+    ).scalar_one()
+    count_day(connection, now, sessions=1, reviews=0, correct=0)
     return {
         "id": study_session_id,
         "session_id": study_session_id,
@@ -279,109 +272,9 @@ def reviewed_words(
     return [dict(row._mapping) for row in rows], total
 
 
-_REVIEWED_AT = bindparam("now", type_=schema.study_sessions.c.last_review_at.type)
-_ADD_REVIEWS_TO_SESSION = (
-    update(schema.study_sessions)
-    .where(
-        schema.study_sessions.c.id
-        == bindparam("counted_session_id", type_=schema.study_sessions.c.id.type)
-    )
-    .values(
-        review_items_count=schema.study_sessions.c.review_items_count
-        + bindparam("reviews", type_=Integer),
-        correct_count=schema.study_sessions.c.correct_count + bindparam("right", type_=Integer),
-        wrong_count=schema.study_sessions.c.wrong_count + bindparam("wrong", type_=Integer),
-        # The later of the two: on PostgreSQL a concurrent batch that took its time
-        # after this one may have locked the row, and committed, first.
-        last_review_at=case(
-            (
-                schema.study_sessions.c.last_review_at > _REVIEWED_AT,
-                schema.study_sessions.c.last_review_at,
-            ),
-            else_=_REVIEWED_AT,
-        ),
-    )
-)
-_EXISTING_WORDS = select(schema.words.c.id).where(
-    schema.words.c.id.in_(bindparam("word_ids", expanding=True))
-)
-_INSERT_REVIEWS = insert(schema.word_review_items).returning(
-    schema.word_review_items.c.id,
-    schema.word_review_items.c.word_id,
-    schema.word_review_items.c.correct,
-)
-_ADD_TO_WORD_COUNTS = (
-    update(schema.words)
-    .where(schema.words.c.id == bindparam("counted_word_id"))
-    .values(
-        correct_count=schema.words.c.correct_count + bindparam("right", type_=Integer),
-        wrong_count=schema.words.c.wrong_count + bindparam("wrong", type_=Integer),
-    )
-)
-
-
-def add_reviews(
-    connection: Connection, study_session_id: int, reviews: list[tuple[int, bool]]
-) -> list[dict[str, Any]]:
-    """Record (word_id, correct) reviews in a session, all or nothing.
-
-    Raises ApiError 404 when the session does not exist, and UnknownWord (a 400)
-    for the first review whose word does not exist.
-    """
-    now = datetime.now(UTC)
-    correct_total = sum(1 for _, correct in reviews if correct)
-    found = connection.execute(
-        _ADD_REVIEWS_TO_SESSION,
-        {
-            "counted_session_id": study_session_id,
-            "reviews": len(reviews),
-            "right": correct_total,
-            "wrong": len(reviews) - correct_total,
-            "now": now,
-        },
-    ).rowcount
-    if not found:
-        raise ApiError(404, "study session not found")
-    word_ids = {word_id for word_id, _ in reviews}
-    existing = set(connection.execute(_EXISTING_WORDS, {"word_ids": list(word_ids)}).scalars())
-    for index, (word_id, _) in enumerate(reviews):
-        if word_id not in existing:
-            raise UnknownWord(index, word_id)
-    created = connection.execute(
-        _INSERT_REVIEWS,
-        [
-            {"word_id": w, "study_session_id": study_session_id, "correct": c, "created_at": now}
-            for w, c in reviews
-        ],
-    ).all()
-    right = Counter(word_id for word_id, correct in reviews if correct)
-    wrong = Counter(word_id for word_id, correct in reviews if not correct)
-    # One executemany for all the words (a 50-review batch is one statement, not 50),
-    # in id order: two batches locking the same words in different orders deadlock on
-    # PostgreSQL (a set's order depends on insertion order).
-    connection.execute(
-        _ADD_TO_WORD_COUNTS,
-        [
-            {"counted_word_id": word_id, "right": right[word_id], "wrong": wrong[word_id]}
-            for word_id in sorted(word_ids)
-        ],
-    )
-    _count_day(connection, now, sessions=0, reviews=len(reviews), correct=correct_total)
-    return [
-        {
-            "id": row.id,
-            "word_id": row.word_id,
-            "study_session_id": study_session_id,
-            "correct": row.correct,
-            "created_at": now,
-        }
-        for row in created
-    ]
-
-
 def reset(connection: Connection) -> None:
     """Delete every session and review and zero the counters; words, groups and activities stay."""
-    # Rows are locked in the order create() and add_reviews() lock them (groups and
+    # Rows are locked in the order create() and reviews.add_reviews() lock them (groups and
     # activities, then sessions, words, days, keys), so that on PostgreSQL a reset
     # waits for concurrent writes instead of deadlocking with them. Groups are locked in
     # id order first: a whole-table UPDATE visits rows in storage order, which differs
