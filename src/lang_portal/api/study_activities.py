@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from sqlalchemy import Connection
 
 from lang_portal import links, queries
+from lang_portal.api.lookup import found
 from lang_portal.api.pagination import PageQuery, page_body
 from lang_portal.api.routing import routes
 from lang_portal.api.study_sessions import StudySessionPage
@@ -41,9 +42,7 @@ class LaunchData(BaseModel):
 def get_or_404(connection: Connection, study_activity_id: int) -> dict[str, Any]:
     """The activity with this id, or a 404."""
     activity = queries.study_activities.get(connection, study_activity_id, links.base_url())
-    if activity is None:
-        raise not_found("study activity")
-    return activity
+    return found(activity, "study activity")
 
 
 @routes.get("/study-activities", response=list[StudyActivity])

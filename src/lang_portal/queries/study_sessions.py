@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 
 from lang_portal import db, schema
+from lang_portal.queries import progress
 from lang_portal.queries.problems import UnknownGroup, UnknownStudyActivity
 
 # A session ends with its last review; one with no reviews yet ends when it started.
@@ -154,10 +155,8 @@ def create(connection: Connection, group_id: int, study_activity_id: int) -> dic
 
 
 def count(connection: Connection) -> int:
-    """How many sessions are stored, from the per-day counters."""
-    return connection.execute(
-        select(func.coalesce(func.sum(schema.daily_activity.c.sessions_count), 0))
-    ).scalar_one()
+    """How many sessions are stored: :func:`queries.progress.sessions_count`."""
+    return progress.sessions_count(connection)
 
 
 def _page_of_sessions(
