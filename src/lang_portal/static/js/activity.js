@@ -276,6 +276,18 @@
     return { groupId, sessionId, group };
   }
 
+  /**
+   * Show how far the learner is in the deck-status block every activity page has: the
+   * progress bar (``done`` of ``total``) and the right and wrong tallies.
+   */
+  function showTally(prefix, { done, total, right, wrong }) {
+    const progress = byId(`${prefix}-progress`);
+    progress.max = total;
+    progress.value = done;
+    byId(`${prefix}-right`).textContent = String(right);
+    byId(`${prefix}-wrong`).textContent = String(wrong);
+  }
+
   /** True for a key press the activity may take (no modifier held). */
   function plainKey(event) {
     return !(event.altKey || event.ctrlKey || event.metaKey);
@@ -288,6 +300,7 @@
     parseId,
     partsText,
     plainKey,
+    showTally,
     shuffle,
     ReviewSaver,
     Screens,

@@ -9,7 +9,7 @@
 "use strict";
 
 (function () {
-  const { byId, launch, partsText, plainKey, shuffle, ReviewSaver, Screens } = window.LangPortal.activity;
+  const { byId, launch, partsText, plainKey, showTally, shuffle, ReviewSaver, Screens } = window.LangPortal.activity;
   const screens = new Screens("fc", "flashcards", {
     loading: "fc-loading",
     play: "fc-deck",
@@ -32,10 +32,7 @@
     byId("fc-right-button").hidden = true;
     byId("fc-wrong-button").hidden = true;
     byId("fc-position").textContent = `Card ${state.index + 1} of ${state.cards.length}`;
-    byId("fc-progress").max = state.cards.length;
-    byId("fc-progress").value = state.index;
-    byId("fc-right").textContent = String(state.right);
-    byId("fc-wrong").textContent = String(state.wrong);
+    showTally("fc", { done: state.index, total: state.cards.length, right: state.right, wrong: state.wrong });
     byId("fc-card").classList.remove("flipped");
     byId("fc-card").focus({ preventScroll: true });
   }

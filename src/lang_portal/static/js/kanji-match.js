@@ -12,7 +12,7 @@
 "use strict";
 
 (function () {
-  const { byId, clockText, launch, plainKey, shuffle, ReviewSaver, Screens } = window.LangPortal.activity;
+  const { byId, clockText, launch, plainKey, showTally, shuffle, ReviewSaver, Screens } = window.LangPortal.activity;
   const BOARD_SIZE = 6;
   const MISS_FLASH_MS = 600;
   const screens = new Screens("km", "km-activity", {
@@ -95,10 +95,7 @@
   }
 
   function renderCounts() {
-    byId("km-progress").max = state.total;
-    byId("km-progress").value = state.found;
-    byId("km-right").textContent = String(state.right);
-    byId("km-wrong").textContent = String(state.wrong);
+    showTally("km", { done: state.found, total: state.total, right: state.right, wrong: state.wrong });
   }
 
   function openTiles(grid) {

@@ -10,7 +10,7 @@
 "use strict";
 
 (function () {
-  const { byId, clockText, launch, plainKey, shuffle, ReviewSaver, Screens } = window.LangPortal.activity;
+  const { byId, clockText, launch, plainKey, showTally, shuffle, ReviewSaver, Screens } = window.LangPortal.activity;
   const { isCorrect } = window.LangPortal.romaji;
   const screens = new Screens("tt", "tt-activity", {
     loading: "tt-loading",
@@ -38,10 +38,7 @@
     byId("tt-reveal").hidden = false;
     byId("tt-next").hidden = true;
     byId("tt-position").textContent = `Word ${state.index + 1} of ${state.words.length}`;
-    byId("tt-progress").max = state.words.length;
-    byId("tt-progress").value = state.index;
-    byId("tt-right").textContent = String(state.right);
-    byId("tt-wrong").textContent = String(state.wrong);
+    showTally("tt", { done: state.index, total: state.words.length, right: state.right, wrong: state.wrong });
     answer.readOnly = false;
     answer.value = "";
     answer.focus({ preventScroll: true });
