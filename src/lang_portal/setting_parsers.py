@@ -75,17 +75,26 @@ def _items(raw: str) -> list[str]:
     return [item.strip().lower() for item in raw.split(",") if item.strip()]
 
 
-def _origin(item: str) -> str:
-    wording = "must list origins like https://portal.example.org, `loopback` or `*`"
-    parts = urlsplit(item)
+def _is_http_url(value: str, *, path: bool) -> bool:
+    """An http(s) URL with a host and a valid port, no user, query or fragment (not even
+    an empty one), and a path only if ``path``."""
+    parts = urlsplit(value)
     try:
         parts.port  # noqa: B018 (an out-of-range port raises here)
     except ValueError:
-        raise ValueError(wording) from None
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username:
-        raise ValueError(wording)
-    if parts.path or parts.query or parts.fragment or item.endswith(("?", "#")):
-        raise ValueError(wording)
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and not parts.username
+        and not (parts.query or parts.fragment or value.endswith(("?", "#")))
+        and (path or not parts.path)
+    )
+
+
+def _origin(item: str) -> str:
+    if not _is_http_url(item, path=False):
+        raise ValueError("must list origins like https://portal.example.org, `loopback` or `*`")
     return item
 
 
@@ -167,16 +176,10 @@ def public_url(raw: str) -> str:
     value = raw.strip().rstrip("/")
     if not value:
         return ""
-    wording = "must be empty or an http:// or https:// URL without user, query or fragment"
-    parts = urlsplit(value)
-    try:
-        parts.port  # noqa: B018 (an out-of-range port raises here)
-    except ValueError:
-        raise ValueError(wording) from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(wording)
-    if parts.username or parts.query or parts.fragment or "?" in value or "#" in value:
-        raise ValueError(wording)
+    if not _is_http_url(value, path=True):
+        raise ValueError(
+            "must be empty or an http:// or https:// URL without user, query or fragment"
+        )
     return value
 
 
