@@ -12,7 +12,6 @@ from lang_portal.api.lookup import found
 from lang_portal.api.pagination import PageQuery, page_body
 from lang_portal.api.routing import routes
 from lang_portal.api.study_sessions import StudySessionPage
-from lang_portal.errors import not_found
 
 
 class StudyActivity(BaseModel):
@@ -67,9 +66,9 @@ def list_study_activity_sessions(
     connection: Connection, study_activity_id: int, query: PageQuery
 ) -> dict[str, Any]:
     """List the sessions started with one activity, newest first."""
-    total = queries.study_activities.sessions_count(connection, study_activity_id)
-    if total is None:
-        raise not_found("study activity")
+    total = found(
+        queries.study_activities.sessions_count(connection, study_activity_id), "study activity"
+    )
     items = queries.study_sessions.activity_page(
         connection, study_activity_id, query.offset, query.per_page
     )

@@ -10,9 +10,10 @@ from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import Connection
 
 from lang_portal import queries
+from lang_portal.api.lookup import found
 from lang_portal.api.pagination import PageQuery, page_body
 from lang_portal.api.routing import MAX_ID, Reply, routes
-from lang_portal.errors import not_found
+from lang_portal.api.words import WordItem
 
 log = logging.getLogger("lang_portal.study_sessions")
 
@@ -62,15 +63,8 @@ class StudySessionPage(BaseModel):
     total_pages: int
 
 
-class SessionWord(BaseModel):
-    """A word reviewed in a session, with that session's counts."""
-
-    id: int
-    kanji: str
-    romaji: str
-    english: str
-    correct_count: int
-    wrong_count: int
+class SessionWord(WordItem):
+    """A word reviewed in a session; its counts are this session's, not the word's totals."""
 
 
 class StudySessionDetail(BaseModel):
@@ -185,9 +179,7 @@ def get_study_session(
     connection: Connection, study_session_id: int, query: PageQuery
 ) -> dict[str, Any]:
     """Show one study session and a page of the words reviewed in it."""
-    study_session = queries.study_sessions.get(connection, study_session_id)
-    if study_session is None:
-        raise not_found("study session")
+    study_session = found(queries.study_sessions.get(connection, study_session_id), "study session")
     reviewed, total = queries.study_sessions.reviewed_words(
         connection, study_session_id, query.offset, query.per_page
     )

@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 
 from lang_portal import db, schema
-from lang_portal.queries import progress
+from lang_portal.queries import progress, sorting
 from lang_portal.queries.problems import UnknownGroup, UnknownStudyActivity
 
 # A session ends with its last review; one with no reviews yet ends when it started.
@@ -204,10 +204,7 @@ def group_page(
     (group_id, created_at) index; the other keys sort the group's sessions.
     """
     column = GROUP_SORT_COLUMNS[sort_by]
-    if descending:
-        ordering = (column.desc(), schema.study_sessions.c.id.desc())
-    else:
-        ordering = (column.asc(), schema.study_sessions.c.id.asc())
+    ordering = sorting.ordering(column, schema.study_sessions.c.id, descending)
     # Names of groups and activities are sorted on the joined rows.
     joined = getattr(column, "table", schema.study_sessions) is not schema.study_sessions
     statement = _page_of_sessions(
