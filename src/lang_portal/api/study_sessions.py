@@ -223,11 +223,13 @@ def review_word(
     return Reply(created, 201)
 
 
-@routes.post("/study-sessions/reset", response=ResetDone, errors=(401, 429))
+@routes.post("/study-sessions/reset", response=ResetDone, errors=(400, 401, 413, 415, 429))
 def reset_study_history(connection: Connection) -> dict[str, str]:
     """Delete every study session and review; words, groups and activities stay.
 
-    Any body, or none, is accepted: the lang-portal frontend sends an empty one.
+    The body is ignored, and may be empty (the lang-portal frontend sends an empty one),
+    but like every write it must be sent as ``Content-Type: application/json``: a page
+    on another site cannot send that without a CORS preflight, so it cannot reset.
     """
     queries.study_sessions.reset(connection)
     return {"message": "study history reset"}

@@ -93,6 +93,14 @@ def operation(
     if route.body is not None:
         body = _json_content(schemas.by_key[(index, "body")], schemas)
         document["requestBody"] = {"required": True, "content": body}
+    elif route.write:
+        # A write without a body model (the reset) still takes only JSON: any value, or
+        # an empty body, sent as application/json (anything else is a 415).
+        document["requestBody"] = {
+            "required": False,
+            "description": "Ignored; the Content-Type must still be application/json.",
+            "content": {"application/json": {"schema": {}, "example": {}}},
+        }
 
     responses: dict[str, Any] = {str(route.status): _success(route, index, schemas, links)}
     for status in error_statuses(route):
