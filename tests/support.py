@@ -11,6 +11,11 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from lang_portal.schema import metadata
+from tests.conftest import count_rows
+
+# Where study sessions are created, and a body that creates one (group 1, activity 1).
+STUDY_SESSIONS = "/api/study-sessions"
+NEW_STUDY_SESSION = {"group_id": 1, "study_activity_id": 1}
 
 
 def assert_problem(response: Any, status: int, pointer: str | None = None) -> dict[str, Any]:
@@ -33,7 +38,7 @@ def snapshot(engine: Engine) -> dict[str, list[dict[str, Any]]]:
     """Every row of every table, in primary-key order.
 
     Two equal snapshots mean the write changed nothing at all; compare with
-    ``tests.reliability.support.snapshot``, which keeps only counts and counter sums.
+    ``tests.reliability.support.table_totals``, which keeps only counts and counter sums.
     """
     with engine.connect() as connection:
         return {
@@ -45,3 +50,31 @@ def snapshot(engine: Engine) -> dict[str, list[dict[str, Any]]]:
             ]
             for name, table in metadata.tables.items()
         }
+
+
+def start_session(client: Any, group_id: int = 1, study_activity_id: int = 1) -> int:
+    """Start a study session through the API; returns its id."""
+    response = client.post(
+        STUDY_SESSIONS, json={"group_id": group_id, "study_activity_id": study_activity_id}
+    )
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["id"]
+
+
+def review_word(client: Any, study_session_id: int, word_id: int = 1) -> int:
+    """Record one correct review through the API; returns the review item's id."""
+    response = client.post(
+        f"{STUDY_SESSIONS}/{study_session_id}/words/{word_id}/review", json={"correct": True}
+    )
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["id"]
+
+
+def reset_history(client: Any, engine: Engine) -> None:
+    """Reset the study history as the portal does (an empty JSON body); check it is gone."""
+    response = client.post(
+        f"{STUDY_SESSIONS}/reset", data=b"", headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 200, response.get_json()
+    assert count_rows(engine, "study_sessions") == 0
+    assert count_rows(engine, "word_review_items") == 0

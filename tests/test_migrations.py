@@ -20,8 +20,7 @@ from sqlalchemy import Connection, Engine, create_engine, delete, exc, insert, i
 from lang_portal import db, migrate, schema, seed
 from lang_portal.schema import metadata
 from tests.conftest import make_app
-from tests.support import snapshot
-from tests.test_session_ids import reset_history, review_word, start_session
+from tests.support import reset_history, review_word, snapshot, start_session
 
 # The tables whose ids must never be handed out twice (see test_session_ids.py).
 NEVER_REUSED = {"study_sessions", "word_review_items"}

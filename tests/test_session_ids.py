@@ -8,41 +8,12 @@ session. PostgreSQL sequences never go back; both engines must behave the same.
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import Engine, select
 
 from lang_portal import schema
-from tests.conftest import count_rows
+from tests.support import reset_history, review_word, start_session
 
 JSON = {"Content-Type": "application/json"}
-
-
-def start_session(client: Any, group_id: int = 1, study_activity_id: int = 1) -> int:
-    """Start a study session through the API; returns its id."""
-    response = client.post(
-        "/api/study-sessions",
-        json={"group_id": group_id, "study_activity_id": study_activity_id},
-    )
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()["id"]
-
-
-def review_word(client: Any, study_session_id: int, word_id: int = 1) -> int:
-    """Record one correct review through the API; returns the review item's id."""
-    response = client.post(
-        f"/api/study-sessions/{study_session_id}/words/{word_id}/review", json={"correct": True}
-    )
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()["id"]
-
-
-def reset_history(client: Any, engine: Engine) -> None:
-    """Reset the study history as the portal does (an empty JSON body); check it is gone."""
-    response = client.post("/api/study-sessions/reset", data=b"", headers=JSON)
-    assert response.status_code == 200, response.get_json()
-    assert count_rows(engine, "study_sessions") == 0
-    assert count_rows(engine, "word_review_items") == 0
 
 
 def stored_ids(engine: Engine) -> tuple[list[int], list[tuple[int, int]]]:

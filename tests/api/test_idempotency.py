@@ -16,17 +16,16 @@ from sqlalchemy import create_engine, select
 
 from lang_portal import db, schema
 from lang_portal.queries import study_sessions as study_session_queries
-from tests.api.test_study_sessions_create import URL, VALID
 from tests.conftest import count_rows
-from tests.support import assert_problem
+from tests.support import NEW_STUDY_SESSION, STUDY_SESSIONS, assert_problem
 
 JSON = {"Content-Type": "application/json"}
 
 
 def test_same_key_same_body_replays(client, engine):
     headers = {"Idempotency-Key": '"8e03978e-40d5-43e8-bc93-6894a57f9324"'}
-    first = client.post(URL, json=VALID, headers=headers)
-    second = client.post(URL, json=VALID, headers=headers)
+    first = client.post(STUDY_SESSIONS, json=NEW_STUDY_SESSION, headers=headers)
+    second = client.post(STUDY_SESSIONS, json=NEW_STUDY_SESSION, headers=headers)
     assert first.status_code == second.status_code == 201
     assert first.get_json() == second.get_json()
     assert second.headers["Idempotent-Replayed"] == "true"
@@ -40,32 +39,44 @@ def test_same_key_same_body_replays(client, engine):
 
 
 def test_key_is_the_same_whether_quoted_or_bare_and_across_aliases(client, engine):
-    first = client.post(URL, json=VALID, headers={"Idempotency-Key": "abc"})
-    again = client.post("/study_sessions", json=VALID, headers={"Idempotency-Key": '"abc"'})
+    first = client.post(STUDY_SESSIONS, json=NEW_STUDY_SESSION, headers={"Idempotency-Key": "abc"})
+    again = client.post(
+        "/study_sessions", json=NEW_STUDY_SESSION, headers={"Idempotency-Key": '"abc"'}
+    )
     assert again.get_json()["id"] == first.get_json()["id"]
     assert count_rows(engine, "study_sessions") == 1
 
 
 def test_same_key_other_body_is_422(client, engine):
     headers = {"Idempotency-Key": "key-1"}
-    assert client.post(URL, json=VALID, headers=headers).status_code == 201
-    assert_problem(client.post(URL, json={**VALID, "group_id": 2}, headers=headers), 422)
+    assert client.post(STUDY_SESSIONS, json=NEW_STUDY_SESSION, headers=headers).status_code == 201
+    assert_problem(
+        client.post(STUDY_SESSIONS, json={**NEW_STUDY_SESSION, "group_id": 2}, headers=headers), 422
+    )
     assert count_rows(engine, "study_sessions") == 1
     assert count_rows(engine, "idempotency_keys") == 1
 
 
 def test_failed_request_does_not_use_up_the_key(client, engine):
     headers = {"Idempotency-Key": "key-2"}
-    assert_problem(client.post(URL, json={**VALID, "group_id": 999}, headers=headers), 400)
+    assert_problem(
+        client.post(STUDY_SESSIONS, json={**NEW_STUDY_SESSION, "group_id": 999}, headers=headers),
+        400,
+    )
     assert count_rows(engine, "idempotency_keys") == 0
-    assert client.post(URL, json={**VALID, "group_id": 999}, headers=headers).status_code == 400
-    assert client.post(URL, json=VALID, headers=headers).status_code == 201
+    assert (
+        client.post(
+            STUDY_SESSIONS, json={**NEW_STUDY_SESSION, "group_id": 999}, headers=headers
+        ).status_code
+        == 400
+    )
+    assert client.post(STUDY_SESSIONS, json=NEW_STUDY_SESSION, headers=headers).status_code == 201
     assert count_rows(engine, "study_sessions") == 1
 
 
 @pytest.mark.parametrize("key", ["", '""', "x" * 256, "caf\u00e9", "tab\there"])
 def test_invalid_keys_are_400(client, engine, key):
-    response = client.post(URL, json=VALID, headers={"Idempotency-Key": key})
+    response = client.post(STUDY_SESSIONS, json=NEW_STUDY_SESSION, headers={"Idempotency-Key": key})
     assert_problem(response, 400)
     assert count_rows(engine, "study_sessions") == 0
     assert count_rows(engine, "idempotency_keys") == 0
@@ -105,7 +116,9 @@ def test_a_claim_is_invisible_until_its_work_commits(client, engine, monkeypatch
     """
     seen: list[int] = []
     _pause_inside_the_work(monkeypatch, lambda: seen.append(count_rows(engine, "idempotency_keys")))
-    response = client.post(URL, json=VALID, headers={"Idempotency-Key": "in-flight"})
+    response = client.post(
+        STUDY_SESSIONS, json=NEW_STUDY_SESSION, headers={"Idempotency-Key": "in-flight"}
+    )
     assert response.status_code == 201
     assert seen == [0]
     assert count_rows(engine, "idempotency_keys") == 1
@@ -117,11 +130,13 @@ def test_work_that_dies_midway_rolls_back_its_claim(client, engine, monkeypatch)
 
     _pause_inside_the_work(monkeypatch, die)
     with pytest.raises(KeyboardInterrupt):
-        client.post(URL, json=VALID, headers={"Idempotency-Key": "dies"})
+        client.post(STUDY_SESSIONS, json=NEW_STUDY_SESSION, headers={"Idempotency-Key": "dies"})
     assert count_rows(engine, "idempotency_keys") == 0
     assert count_rows(engine, "study_sessions") == 0
     monkeypatch.undo()
-    retried = client.post(URL, json=VALID, headers={"Idempotency-Key": "dies"})
+    retried = client.post(
+        STUDY_SESSIONS, json=NEW_STUDY_SESSION, headers={"Idempotency-Key": "dies"}
+    )
     assert retried.status_code == 201 and "Idempotent-Replayed" not in retried.headers
     assert count_rows(engine, "study_sessions") == 1
 
@@ -149,12 +164,16 @@ def test_a_reset_during_the_work_cannot_make_a_key_run_twice(app, client, engine
         resetting.append(thread)
 
     _pause_inside_the_work(monkeypatch, start_a_reset)
-    first = client.post(URL, json=VALID, headers={"Idempotency-Key": "reset-race"})
+    first = client.post(
+        STUDY_SESSIONS, json=NEW_STUDY_SESSION, headers={"Idempotency-Key": "reset-race"}
+    )
     assert first.status_code == 201
     monkeypatch.undo()
     resetting[0].join(timeout=30)
     assert not resetting[0].is_alive()
-    retry = client.post(URL, json=VALID, headers={"Idempotency-Key": "reset-race"})
+    retry = client.post(
+        STUDY_SESSIONS, json=NEW_STUDY_SESSION, headers={"Idempotency-Key": "reset-race"}
+    )
     assert retry.status_code == 201
     assert count_rows(engine, "study_sessions") == 1
     with engine.connect() as connection:
@@ -174,7 +193,9 @@ def test_a_retry_while_the_first_is_in_flight(app, client, engine, monkeypatch):
     def retry_meanwhile() -> None:
         def send() -> None:
             answers.append(
-                app.test_client().post(URL, json=VALID, headers={"Idempotency-Key": "busy"})
+                app.test_client().post(
+                    STUDY_SESSIONS, json=NEW_STUDY_SESSION, headers={"Idempotency-Key": "busy"}
+                )
             )
 
         thread = threading.Thread(target=send)
@@ -184,7 +205,7 @@ def test_a_retry_while_the_first_is_in_flight(app, client, engine, monkeypatch):
 
     retrying: list[threading.Thread] = []
     _pause_inside_the_work(monkeypatch, lambda: None if retrying else retry_meanwhile())
-    first = client.post(URL, json=VALID, headers={"Idempotency-Key": "busy"})
+    first = client.post(STUDY_SESSIONS, json=NEW_STUDY_SESSION, headers={"Idempotency-Key": "busy"})
     assert first.status_code == 201
     retrying[0].join(timeout=30)
     (retry,) = answers
@@ -202,7 +223,10 @@ def test_twenty_concurrent_requests_with_one_key_create_one_row(live_server, eng
 
     def post(_: int) -> requests.Response:
         return requests.post(
-            live_server + URL, json=VALID, headers={"Idempotency-Key": "race"}, timeout=30
+            live_server + STUDY_SESSIONS,
+            json=NEW_STUDY_SESSION,
+            headers={"Idempotency-Key": "race"},
+            timeout=30,
         )
 
     with ThreadPoolExecutor(max_workers=20) as pool:

@@ -10,10 +10,8 @@ from sqlalchemy import select
 
 from lang_portal import schema
 from tests.conftest import count_rows, make_app
-from tests.support import assert_problem
+from tests.support import NEW_STUDY_SESSION, STUDY_SESSIONS, assert_problem
 
-URL = "/api/study-sessions"
-VALID = {"group_id": 1, "study_activity_id": 1}
 ALIASES = [
     "/api/study-sessions",
     "/api/study_sessions",
@@ -25,7 +23,7 @@ ALIASES = [
 @pytest.mark.parametrize("path", ALIASES)
 def test_creates_a_session_on_every_alias(client, engine, path):
     before = datetime.now(UTC)
-    response = client.post(path, json=VALID)
+    response = client.post(path, json=NEW_STUDY_SESSION)
     assert response.status_code == 201
     body = response.get_json()
     assert body["id"] == body["session_id"] >= 1
@@ -46,8 +44,8 @@ def test_creates_a_session_on_every_alias(client, engine, path):
 
 def test_accepts_charset_parameter_and_ignores_unknown_fields(client, engine):
     response = client.post(
-        URL,
-        data=json.dumps({**VALID, "learner": "ignored", "extra": [1, 2]}),
+        STUDY_SESSIONS,
+        data=json.dumps({**NEW_STUDY_SESSION, "learner": "ignored", "extra": [1, 2]}),
         content_type="application/json; charset=utf-8",
     )
     assert response.status_code == 201
@@ -77,14 +75,16 @@ BAD_VALUES = [
 @pytest.mark.parametrize("value", BAD_VALUES, ids=repr)
 def test_rejects_invalid_values(client, engine, field, value):
     response = client.post(
-        URL, data=json.dumps({**VALID, field: value}), content_type="application/json"
+        STUDY_SESSIONS,
+        data=json.dumps({**NEW_STUDY_SESSION, field: value}),
+        content_type="application/json",
     )
     assert_problem(response, 400, f"#/{field}")
     assert count_rows(engine, "study_sessions") == 0
 
 
 def test_accepts_the_largest_id_but_reports_it_missing(client, engine):
-    response = client.post(URL, json={**VALID, "group_id": 2**63 - 1})
+    response = client.post(STUDY_SESSIONS, json={**NEW_STUDY_SESSION, "group_id": 2**63 - 1})
     assert_problem(response, 400, "#/group_id")
     assert "does not exist" in response.get_json()["error"]
 
@@ -104,7 +104,7 @@ def test_accepts_the_largest_id_but_reports_it_missing(client, engine):
     ],
 )
 def test_missing_fields_and_rows(client, engine, body, pointer):
-    assert_problem(client.post(URL, json=body), 400, pointer)
+    assert_problem(client.post(STUDY_SESSIONS, json=body), 400, pointer)
     assert count_rows(engine, "study_sessions") == 0
 
 
@@ -129,7 +129,7 @@ def test_missing_fields_and_rows(client, engine, body, pointer):
     ids=lambda raw: repr(raw[:24]),
 )
 def test_rejects_bodies_that_are_not_a_json_object(client, engine, raw):
-    assert_problem(client.post(URL, data=raw, content_type="application/json"), 400)
+    assert_problem(client.post(STUDY_SESSIONS, data=raw, content_type="application/json"), 400)
     assert count_rows(engine, "study_sessions") == 0
 
 
@@ -145,32 +145,35 @@ def test_rejects_bodies_that_are_not_a_json_object(client, engine, raw):
 )
 def test_wrong_content_type_is_415(client, engine, content_type):
     headers = {"Content-Type": content_type} if content_type else {}
-    response = client.post(URL, data=json.dumps(VALID), headers=headers)
+    response = client.post(STUDY_SESSIONS, data=json.dumps(NEW_STUDY_SESSION), headers=headers)
     assert_problem(response, 415)
     assert count_rows(engine, "study_sessions") == 0
 
 
 def test_body_over_the_limit_is_413_and_at_the_limit_is_fine(client, engine, app):
     limit = app.config["MAX_BODY_BYTES"]
-    head = json.dumps(VALID)[:-1] + ', "pad": "'
+    head = json.dumps(NEW_STUDY_SESSION)[:-1] + ', "pad": "'
     at_limit = head + "x" * (limit - len(head) - 2) + '"}'
     assert len(at_limit) == limit
-    assert client.post(URL, data=at_limit, content_type="application/json").status_code == 201
+    assert (
+        client.post(STUDY_SESSIONS, data=at_limit, content_type="application/json").status_code
+        == 201
+    )
     over = head + "x" * (limit - len(head) - 1) + '"}'
-    assert_problem(client.post(URL, data=over, content_type="application/json"), 413)
+    assert_problem(client.post(STUDY_SESSIONS, data=over, content_type="application/json"), 413)
     assert count_rows(engine, "study_sessions") == 1
 
 
 def test_special_characters_in_parameters_are_rejected_safely(client, engine):
     for value in ["<script>alert(1)</script>", "' OR 1=1 --", "\u0000", "😀", "%00", "../../etc"]:
-        response = client.post(URL, json={"group_id": value, "study_activity_id": value})
+        response = client.post(STUDY_SESSIONS, json={"group_id": value, "study_activity_id": value})
         body = assert_problem(response, 400, "#/group_id")
         assert value not in json.dumps(body)
     assert count_rows(engine, "study_sessions") == 0
 
 
 def test_wrong_method_is_405_with_allow(client):
-    response = client.delete(URL)
+    response = client.delete(STUDY_SESSIONS)
     assert_problem(response, 405)
     assert "POST" in response.headers["Allow"]
 
@@ -187,27 +190,29 @@ class TestToken:
     )
     def test_write_without_the_token_is_401(self, client, authorization):
         headers = {"Authorization": authorization} if authorization is not None else {}
-        response = client.post(URL, json=VALID, headers=headers)
+        response = client.post(STUDY_SESSIONS, json=NEW_STUDY_SESSION, headers=headers)
         assert_problem(response, 401)
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
         assert client.get("/api/study-sessions").get_json()["total"] == 0
 
     def test_write_with_the_token_succeeds_and_reads_stay_open(self, client):
-        response = client.post(URL, json=VALID, headers={"Authorization": "Bearer s3cret-token"})
+        response = client.post(
+            STUDY_SESSIONS, json=NEW_STUDY_SESSION, headers={"Authorization": "Bearer s3cret-token"}
+        )
         assert response.status_code == 201
         assert client.get("/api/study-sessions").status_code == 200
 
     def test_no_token_configured_means_open_writes(self, database_url):
         app = make_app(database_url)
-        assert app.test_client().post(URL, json=VALID).status_code == 201
+        assert app.test_client().post(STUDY_SESSIONS, json=NEW_STUDY_SESSION).status_code == 201
 
 
 def test_rate_limit_gives_429_with_retry_after(database_url):
     app = make_app(database_url, RATE_LIMIT="3/minute")
     client = app.test_client()
-    statuses = [client.post(URL, json=VALID).status_code for _ in range(4)]
+    statuses = [client.post(STUDY_SESSIONS, json=NEW_STUDY_SESSION).status_code for _ in range(4)]
     assert statuses == [201, 201, 201, 429]
-    response = client.post(URL, json=VALID)
+    response = client.post(STUDY_SESSIONS, json=NEW_STUDY_SESSION)
     assert_problem(response, 429)
     assert int(response.headers["Retry-After"]) >= 1
     assert client.get("/api/study-sessions").get_json()["total"] == 3
@@ -218,7 +223,7 @@ def test_rate_limit_gives_429_with_retry_after(database_url):
 def test_cors_preflight_and_actual_request(client):
     origin = {"Origin": "http://localhost:5173"}
     preflight = client.options(
-        URL,
+        STUDY_SESSIONS,
         headers={
             **origin,
             "Access-Control-Request-Method": "POST",
@@ -230,7 +235,7 @@ def test_cors_preflight_and_actual_request(client):
     assert preflight.headers["Access-Control-Allow-Origin"] == origin["Origin"]
     assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
     assert "content-type" in preflight.headers["Access-Control-Allow-Headers"].lower()
-    actual = client.post(URL, json=VALID, headers=origin)
+    actual = client.post(STUDY_SESSIONS, json=NEW_STUDY_SESSION, headers=origin)
     assert actual.status_code == 201
     assert actual.headers["Access-Control-Allow-Origin"] == origin["Origin"]
     assert "Location" in actual.headers["Access-Control-Expose-Headers"]
@@ -238,9 +243,9 @@ def test_cors_preflight_and_actual_request(client):
 
 def test_retry_after_only_on_refusals(database_url):
     client = make_app(database_url, RATE_LIMIT="1/minute").test_client()
-    created = client.post(URL, json=VALID)
+    created = client.post(STUDY_SESSIONS, json=NEW_STUDY_SESSION)
     assert created.status_code == 201 and "Retry-After" not in created.headers
-    assert "Retry-After" in client.post(URL, json=VALID).headers
+    assert "Retry-After" in client.post(STUDY_SESSIONS, json=NEW_STUDY_SESSION).headers
 
 
 @pytest.mark.parametrize(("trusted_proxies", "separate_limits"), [(0, False), (1, True)])
@@ -251,7 +256,9 @@ def test_forwarded_client_addresses_count_only_behind_trusted_proxies(
     client = app.test_client()
 
     def post_from(address: str) -> int:
-        return client.post(URL, json=VALID, headers={"X-Forwarded-For": address}).status_code
+        return client.post(
+            STUDY_SESSIONS, json=NEW_STUDY_SESSION, headers={"X-Forwarded-For": address}
+        ).status_code
 
     assert post_from("203.0.113.1") == 201
     assert post_from("203.0.113.2") == (201 if separate_limits else 429)
@@ -260,7 +267,7 @@ def test_forwarded_client_addresses_count_only_behind_trusted_proxies(
 
 def test_preflight_offers_only_the_methods_the_service_answers(client):
     preflight = client.options(
-        URL,
+        STUDY_SESSIONS,
         headers={"Origin": "http://localhost:5173", "Access-Control-Request-Method": "POST"},
     )
     offered = {m.strip() for m in preflight.headers["Access-Control-Allow-Methods"].split(",")}

@@ -22,16 +22,17 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import Engine
+from sqlalchemy import Engine, Integer, cast, func, select
 from werkzeug.serving import make_server
 
+from lang_portal import schema
 from tests.conftest import make_app
 from tests.servers import free_port
 
 try:
-    from playwright.sync_api import Browser, Page, sync_playwright
+    from playwright.sync_api import Browser, Page, expect, sync_playwright
 except ImportError:  # the test extra is not installed
-    sync_playwright = None
+    sync_playwright = expect = None
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -196,3 +197,44 @@ def phone_page(
 ) -> Iterator[Page]:
     """A fresh tab 390 px wide, like a phone."""
     yield from _open_page(browser, request, page_errors, PHONE)
+
+
+# -- helpers the browser tests share ----------------------------------------------------
+
+GROUP_ID = 3  # Food and Drink: the smallest seeded group
+
+
+def session_reviews(portal: Portal, study_session_id: int) -> tuple[int, int, int]:
+    """(reviews, right, distinct words) recorded for a session, from the review rows."""
+    with portal.engine.connect() as connection:
+        row = connection.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(cast(schema.word_review_items.c.correct, Integer)), 0),
+                func.count(schema.word_review_items.c.word_id.distinct()),
+            ).where(schema.word_review_items.c.study_session_id == study_session_id)
+        ).one()
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+def answer_cards(page: Page, total: int, correct) -> tuple[int, int]:
+    """Answer all ``total`` cards; ``correct(index)`` decides each. Returns (right, wrong).
+
+    Uses the keyboard (Space, then an arrow) for most cards and the on-screen buttons
+    for every fifth, so both ways are exercised.
+    """
+    right = wrong = 0
+    for index in range(total):
+        expect(page.locator("#fc-position")).to_have_text(f"Card {index + 1} of {total}")
+        is_right = correct(index)
+        if index % 5 == 4:
+            page.get_by_role("button", name="Show answer").click()
+            expect(page.locator("#fc-meaning")).to_be_visible()
+            page.get_by_role("button", name="Right" if is_right else "Wrong").click()
+        else:
+            page.keyboard.press("Space")
+            expect(page.locator("#fc-meaning")).to_be_visible()
+            page.keyboard.press("ArrowRight" if is_right else "ArrowLeft")
+        right += is_right
+        wrong += not is_right
+    return right, wrong

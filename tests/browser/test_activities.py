@@ -19,8 +19,16 @@ import requests
 from sqlalchemy import select
 
 from lang_portal import schema
-from tests.browser.conftest import ARTIFACTS, PHONE, ROOT, BrowserErrors, Portal
-from tests.browser.test_portal import GROUP_ID, answer_cards, session_reviews
+from tests.browser.conftest import (
+    ARTIFACTS,
+    GROUP_ID,
+    PHONE,
+    ROOT,
+    BrowserErrors,
+    Portal,
+    answer_cards,
+    session_reviews,
+)
 
 try:
     from playwright.sync_api import Page, expect

@@ -16,10 +16,18 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 import requests
-from sqlalchemy import Integer, cast, func, select
+from sqlalchemy import func, select
 
 from lang_portal import db, queries, schema
-from tests.browser.conftest import ARTIFACTS, ROOT, BrowserErrors, Portal
+from tests.browser.conftest import (
+    ARTIFACTS,
+    GROUP_ID,
+    ROOT,
+    BrowserErrors,
+    Portal,
+    answer_cards,
+    session_reviews,
+)
 from tests.conftest import count_rows
 
 try:
@@ -29,7 +37,6 @@ except ImportError:
 
 pytestmark = [pytest.mark.parametrize("database_url", ["sqlite"], indirect=True), pytest.mark.slow]
 
-GROUP_ID = 3  # Food and Drink: the smallest seeded group
 GROUP_NAME = "Food and Drink"
 DASHBOARD_SCREENSHOT = ROOT / "docs" / "screenshots" / "dashboard.png"
 UPDATE_SCREENSHOTS = "LANG_PORTAL_UPDATE_SCREENSHOTS"
@@ -40,42 +47,6 @@ def group_size(portal: Portal, group_id: int) -> int:
         return connection.execute(
             select(func.count()).where(schema.word_groups.c.group_id == group_id)
         ).scalar_one()
-
-
-def session_reviews(portal: Portal, study_session_id: int) -> tuple[int, int, int]:
-    """(reviews, right, distinct words) recorded for a session, from the review rows."""
-    with portal.engine.connect() as connection:
-        row = connection.execute(
-            select(
-                func.count(),
-                func.coalesce(func.sum(cast(schema.word_review_items.c.correct, Integer)), 0),
-                func.count(schema.word_review_items.c.word_id.distinct()),
-            ).where(schema.word_review_items.c.study_session_id == study_session_id)
-        ).one()
-    return int(row[0]), int(row[1]), int(row[2])
-
-
-def answer_cards(page: Page, total: int, correct) -> tuple[int, int]:
-    """Answer all ``total`` cards; ``correct(index)`` decides each. Returns (right, wrong).
-
-    Uses the keyboard (Space, then an arrow) for most cards and the on-screen buttons
-    for every fifth, so both ways are exercised.
-    """
-    right = wrong = 0
-    for index in range(total):
-        expect(page.locator("#fc-position")).to_have_text(f"Card {index + 1} of {total}")
-        is_right = correct(index)
-        if index % 5 == 4:
-            page.get_by_role("button", name="Show answer").click()
-            expect(page.locator("#fc-meaning")).to_be_visible()
-            page.get_by_role("button", name="Right" if is_right else "Wrong").click()
-        else:
-            page.keyboard.press("Space")
-            expect(page.locator("#fc-meaning")).to_be_visible()
-            page.keyboard.press("ArrowRight" if is_right else "ArrowLeft")
-        right += is_right
-        wrong += not is_right
-    return right, wrong
 
 
 def save_dashboard_screenshot(page: Page) -> None:

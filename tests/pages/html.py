@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import re
 from html.parser import HTMLParser
+from typing import Any
 
 _VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source"}
 
@@ -69,3 +70,32 @@ def visible_text(document: str) -> str:
     without_scripts = re.sub(r"<script.*?</script>", " ", document, flags=re.S)
     text = html.unescape(re.sub(r"<[^>]+>", " ", without_scripts))
     return re.sub(r"\s+", " ", text).strip()
+
+
+# Every portal page, with a few query strings: the pages the page tests walk.
+PAGES = [
+    "/",
+    "/portal/words",
+    "/portal/words?sort_by=english&order=desc&page=2",
+    "/portal/words/1",
+    "/portal/groups",
+    "/portal/groups?sort_by=words_count&order=desc",
+    "/portal/groups/1",
+    "/portal/groups/1?sort_by=wrong_count&order=desc&page=2",
+    "/portal/groups/1/sessions",
+    "/portal/study-activities",
+    "/portal/study-activities/1",
+    "/portal/study-activities/1?group_id=3",
+    "/portal/sessions",
+    "/portal/settings",
+    "/activities/flashcards/",
+]
+
+
+def get_page(client: Any, path: str, status: int = 200) -> tuple[Page, str]:
+    """GET a page, check it is HTML with this status; its parsed form and visible text."""
+    response = client.get(path)
+    assert response.status_code == status, response.get_data(as_text=True)[:500]
+    assert response.mimetype == "text/html"
+    text = response.get_data(as_text=True)
+    return Page(text), visible_text(text)

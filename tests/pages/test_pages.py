@@ -21,28 +21,10 @@ from lang_portal.queries import groups as group_queries
 from lang_portal.queries import vocabulary
 from lang_portal.queries import words as word_queries
 from tests.conftest import count_rows, make_app
-from tests.pages.html import Page, visible_text
-
-PAGES = [
-    "/",
-    "/portal/words",
-    "/portal/words?sort_by=english&order=desc&page=2",
-    "/portal/words/1",
-    "/portal/groups",
-    "/portal/groups?sort_by=words_count&order=desc",
-    "/portal/groups/1",
-    "/portal/groups/1?sort_by=wrong_count&order=desc&page=2",
-    "/portal/groups/1/sessions",
-    "/portal/study-activities",
-    "/portal/study-activities/1",
-    "/portal/study-activities/1?group_id=3",
-    "/portal/sessions",
-    "/portal/settings",
-    "/activities/flashcards/",
-]
+from tests.pages.html import PAGES, Page, get_page, visible_text
 
 
-def start_session(client, group_id: int = 3, reviews: list[tuple[int, bool]] = ()) -> int:
+def start_flashcards(client, group_id: int = 3, reviews: list[tuple[int, bool]] = ()) -> int:
     """Start a Flashcards session through the API and record these (word_id, correct)."""
     response = client.post(
         "/api/study-sessions", json={"group_id": group_id, "study_activity_id": 1}
@@ -58,14 +40,6 @@ def start_session(client, group_id: int = 3, reviews: list[tuple[int, bool]] = (
 
 def group_word_ids(client, group_id: int) -> list[int]:
     return [w["id"] for w in client.get(f"/api/groups/{group_id}/words/raw").get_json()["words"]]
-
-
-def get_page(client, path: str, status: int = 200) -> tuple[Page, str]:
-    response = client.get(path)
-    assert response.status_code == status, response.get_data(as_text=True)[:500]
-    assert response.mimetype == "text/html"
-    text = response.get_data(as_text=True)
-    return Page(text), visible_text(text)
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -128,7 +102,7 @@ def test_an_empty_group_says_so_and_offers_no_launch(client, engine):
 
 def test_a_session_shows_the_same_counts_everywhere(client, engine):
     first, second, third = group_word_ids(client, 3)[:3]
-    study_session_id = start_session(
+    study_session_id = start_flashcards(
         client, 3, [(first, True), (second, False), (first, True), (third, True)]
     )
     with engine.connect() as connection:
@@ -202,7 +176,7 @@ def test_page_sort_keys_are_the_query_whitelists_with_a_heading(client, path, he
 
 
 def test_the_reset_notice_shows_only_when_the_history_is_empty(client):
-    start_session(client, 3)
+    start_flashcards(client, 3)
     _, text = get_page(client, "/portal/settings?reset=done")
     assert "The study history was deleted." not in text
     assert client.post("/api/study-sessions/reset", json={}).status_code == 200

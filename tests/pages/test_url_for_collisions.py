@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.pages.test_pages import PAGES, get_page
+from tests.pages.html import PAGES, get_page
 
 COLLIDING = [
     "_method=POST",

@@ -187,7 +187,7 @@ def _field_names(model: type[BaseModel]) -> set[str]:
     return names
 
 
-def snapshot(engine: Engine) -> dict[str, tuple[int, ...]]:
+def table_totals(engine: Engine) -> dict[str, tuple[int, ...]]:
     """Row count and the sum of every counter column, per table.
 
     Two equal snapshots mean no row was added or removed and no counter moved.

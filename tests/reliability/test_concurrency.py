@@ -17,7 +17,7 @@ from tests.reliability.support import (
     one_per_endpoint,
     run_writers,
     server_log,
-    snapshot,
+    table_totals,
     write_rules,
 )
 
@@ -107,15 +107,15 @@ def test_20_concurrent_requests_with_one_idempotency_key_do_the_work_once(
     for index, rule in enumerate(idempotent):
         url = server.url + rule.path(study_session_id=study_session_id)
         body = body_example(rule) or {}
-        before = snapshot(sqlite_engine)
+        before = table_totals(sqlite_engine)
         responses = _same_key_requests(url, body, f"race-{index}")
-        after_race = snapshot(sqlite_engine)
+        after_race = table_totals(sqlite_engine)
         # One more request with a fresh key shows what a single request changes.
         single = requests.post(
             url, json=body, headers={"Idempotency-Key": f"one-{index}"}, timeout=10
         )
         assert single.status_code == 201, single.text
-        after_single = snapshot(sqlite_engine)
+        after_single = table_totals(sqlite_engine)
 
         statuses = [response.status_code for response in responses]
         assert len(statuses) == SAME_KEY_REQUESTS

@@ -32,8 +32,8 @@ from tests.reliability.support import (
     query_choices,
     query_names,
     read_rules,
-    snapshot,
     sqlite_only,
+    table_totals,
     url_rules,
     write_rules,
 )
@@ -246,7 +246,7 @@ def test_any_write_request_gets_2xx_or_4xx_and_a_4xx_writes_nothing(
     headers = data.draw(HEADERS, label="headers")
     if content_type is not None:
         headers["Content-Type"] = content_type
-    before = snapshot(engine)
+    before = table_totals(engine)
     response = client.open(
         rule.path(study_session_id=study_session_id),
         method=rule.write_method,
@@ -255,7 +255,7 @@ def test_any_write_request_gets_2xx_or_4xx_and_a_4xx_writes_nothing(
     )
     assert_answered(response)
     if response.status_code >= 400:
-        assert snapshot(engine) == before
+        assert table_totals(engine) == before
 
 
 @FUZZ_READS
@@ -305,7 +305,7 @@ def replaced(value: Any, pointer: tuple[Any, ...], new: Any) -> Any:
 
 @sqlite_only
 def test_sql_injection_in_every_path_argument_is_a_404(client, engine):
-    before = snapshot(engine)
+    before = table_totals(engine)
     for injection in INJECTIONS:
         for rule in url_rules():
             for _, name in rule.arguments:
@@ -313,7 +313,7 @@ def test_sql_injection_in_every_path_argument_is_a_404(client, engine):
                     rule.path(**{name: injection}), method=rule.write_method or "GET", json={}
                 )
                 assert_answered(response, {404}, html=rule.registered is None)
-    assert snapshot(engine) == before
+    assert table_totals(engine) == before
     assert_schema_intact(engine)
 
 
@@ -321,7 +321,7 @@ def test_sql_injection_in_every_query_parameter_is_refused_or_ignored(
     client, engine, study_session_id
 ):
     """Each declared parameter of each route (pages: every known name) plus an undeclared one."""
-    before = snapshot(engine)
+    before = table_totals(engine)
     for rule in READ_ENDPOINTS:
         path = rule.path(study_session_id=study_session_id)
         route = rule.registered
@@ -336,7 +336,7 @@ def test_sql_injection_in_every_query_parameter_is_refused_or_ignored(
                     # string is refused; an undeclared one is ignored.
                     expected = 400 if name in declared else 200
                     assert response.status_code == expected, (rule, name, injection)
-    assert snapshot(engine) == before
+    assert table_totals(engine) == before
     assert_schema_intact(engine)
 
 
@@ -346,18 +346,18 @@ def test_sql_injection_in_every_body_field_is_a_400(client, engine, study_sessio
             example = body_example(rule)
             path = rule.path(study_session_id=study_session_id)
             for pointer in leaf_pointers(example):
-                before = snapshot(engine)
+                before = table_totals(engine)
                 response = client.post(path, json=replaced(example, pointer, injection))
                 assert_answered(response, {400})
                 expected = "#/" + "/".join(str(part) for part in pointer)
                 pointers = {error["pointer"] for error in response.get_json()["errors"]}
                 assert expected in pointers, (rule, pointer, injection)
                 assert injection not in response.get_data(as_text=True)
-                assert snapshot(engine) == before
+                assert table_totals(engine) == before
             # As an unknown field's name and value it is ignored: the write goes through.
             response = client.post(path, json={**example, injection: injection})
             assert 200 <= response.status_code < 300, response.get_data(as_text=True)
-    assert snapshot(engine)["words"][0] == 263
+    assert table_totals(engine)["words"][0] == 263
     assert_schema_intact(engine)
 
 
@@ -372,8 +372,8 @@ def test_sql_injection_in_headers_is_plain_text(client, engine):
         assert again.get_json() == first.get_json()
         # The request id is only echoed when it is a plain token.
         assert first.headers["X-Request-ID"] != injection
-    assert snapshot(engine)["study_sessions"][0] == len(INJECTIONS)
-    assert snapshot(engine)["idempotency_keys"][0] == len(INJECTIONS)
+    assert table_totals(engine)["study_sessions"][0] == len(INJECTIONS)
+    assert table_totals(engine)["idempotency_keys"][0] == len(INJECTIONS)
     assert_schema_intact(engine)
 
 
@@ -396,14 +396,14 @@ def test_body_at_the_size_limit_is_accepted_and_one_byte_over_is_413(
 ):
     limit = app.config["MAX_BODY_BYTES"]
     path = rule.path(study_session_id=study_session_id)
-    before = snapshot(engine)
+    before = table_totals(engine)
     for size in (limit + 1, 16 * limit):
         response = client.post(
             path, data=padded(body_example(rule), size), content_type="application/json"
         )
         assert_answered(response, {413})
         assert str(limit) in response.get_json()["error"]
-        assert snapshot(engine) == before
+        assert table_totals(engine) == before
     response = client.post(
         path, data=padded(body_example(rule), limit), content_type="application/json"
     )
@@ -425,7 +425,7 @@ TOO_DEEP = f"request body is nested deeper than {MAX_DEPTH} levels"
 @sqlite_only
 @pytest.mark.parametrize("shape", NESTED_BODIES)
 def test_json_nested_10000_levels_deep_is_a_400(client, engine, study_session_id, shape):
-    before = snapshot(engine)
+    before = table_totals(engine)
     for rule in WRITE_ENDPOINTS:
         response = client.post(
             rule.path(study_session_id=study_session_id),
@@ -435,7 +435,7 @@ def test_json_nested_10000_levels_deep_is_a_400(client, engine, study_session_id
         )
         assert_answered(response, {400})
         assert response.get_json()["error"] in (TOO_DEEP, "request body is not valid JSON")
-        assert snapshot(engine) == before
+        assert table_totals(engine) == before
 
 
 @sqlite_only
@@ -458,12 +458,12 @@ def test_bodies_nest_at_most_64_levels_deep_on_every_write(client, engine, study
         return client.post(path, data=raw, content_type="application/json", headers=headers)
 
     assert 200 <= post(MAX_DEPTH).status_code < 300
-    before = snapshot(engine)
+    before = table_totals(engine)
     for depth in (MAX_DEPTH + 1, 980, 1000, 1200):
         response = post(depth)
         assert_answered(response, {400})
         assert response.get_json()["error"] == TOO_DEEP
-    assert snapshot(engine) == before
+    assert table_totals(engine) == before
 
 
 # -- slow and unbounded bodies against a real server ----------------------------------------
@@ -538,7 +538,7 @@ def test_bodies_sent_at_1_byte_per_second_do_not_block_other_clients(
     finally:
         for sock in slow:
             sock.close()
-    assert snapshot(sqlite_engine)["study_sessions"][0] == answered + SLOW_CLIENTS
+    assert table_totals(sqlite_engine)["study_sessions"][0] == answered + SLOW_CLIENTS
 
 
 def send_chunked(port: int, payload: bytes, chunk_size: int = 8192) -> tuple[int, str]:
@@ -565,14 +565,14 @@ def test_chunked_body_over_the_limit_is_413_not_truncated(start_server, sqlite_f
     accepted; at the limit it is accepted."""
     limit = 65536  # the default MAX_BODY_BYTES, which the server runs with
     server = start_server(f"sqlite:///{sqlite_file}", workers=1)
-    before = snapshot(sqlite_engine)
+    before = table_totals(sqlite_engine)
     valid = dump(NEW_SESSION)
     for size in (limit + 1, 2 * limit):
         status, text = send_chunked(server.port, valid + b" " * (size - len(valid)))
         assert status == 413, text
         problem = json.loads(text)
         assert problem["status"] == 413 and problem["request_id"]
-        assert snapshot(sqlite_engine) == before
+        assert table_totals(sqlite_engine) == before
     status, text = send_chunked(server.port, valid + b" " * (limit - len(valid)))
     assert status == 201, text
-    assert snapshot(sqlite_engine)["study_sessions"][0] == 1
+    assert table_totals(sqlite_engine)["study_sessions"][0] == 1
