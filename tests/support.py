@@ -6,8 +6,14 @@ module ties its fixtures and constants to every module that borrows from it.
 
 from __future__ import annotations
 
+import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, select
 
 from lang_portal.schema import metadata
@@ -78,3 +84,26 @@ def reset_history(client: Any, engine: Engine) -> None:
     assert response.status_code == 200, response.get_json()
     assert count_rows(engine, "study_sessions") == 0
     assert count_rows(engine, "word_review_items") == 0
+
+
+@contextmanager
+def read_only(files: list[Path]) -> Iterator[None]:
+    """Make ``files`` unwritable for the block: chattr +i as root, chmod a-w otherwise."""
+    if os.geteuid() == 0:
+        done = subprocess.run(["chattr", "+i", *map(str, files)], capture_output=True)
+        if done.returncode != 0:  # it may have marked some of the files before it failed
+            subprocess.run(["chattr", "-i", *map(str, files)], capture_output=True)
+            pytest.skip(f"chattr +i is not supported here: {done.stderr.decode().strip()}")
+        try:
+            yield
+        finally:
+            subprocess.run(["chattr", "-i", *map(str, files)], check=True)
+        return
+    modes = {file: file.stat().st_mode for file in files}
+    for file in files:
+        file.chmod(0o444)
+    try:
+        yield
+    finally:
+        for file, mode in modes.items():
+            file.chmod(mode)

@@ -8,11 +8,9 @@ read-only with chmod otherwise.
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -20,33 +18,9 @@ from flask import Flask
 from sqlalchemy import Engine
 
 from lang_portal import db, sqlite_engine
+from tests.support import NEW_STUDY_SESSION, read_only
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-NEW_SESSION = {"group_id": 1, "study_activity_id": 1}
-
-
-@contextmanager
-def read_only(files: list[Path]) -> Iterator[None]:
-    """Make ``files`` unwritable for the block: chattr +i as root, chmod a-w otherwise."""
-    if os.geteuid() == 0:
-        done = subprocess.run(["chattr", "+i", *map(str, files)], capture_output=True)
-        if done.returncode != 0:  # it may have marked some of the files before it failed
-            subprocess.run(["chattr", "-i", *map(str, files)], capture_output=True)
-            pytest.skip(f"chattr +i is not supported here: {done.stderr.decode().strip()}")
-        try:
-            yield
-        finally:
-            subprocess.run(["chattr", "-i", *map(str, files)], check=True)
-        return
-    modes = {file: file.stat().st_mode for file in files}
-    for file in files:
-        file.chmod(0o444)
-    try:
-        yield
-    finally:
-        for file, mode in modes.items():
-            file.chmod(mode)
 
 
 @pytest.fixture
@@ -81,12 +55,12 @@ def test_connections_opened_while_read_only_are_replaced_once_writable(
     before = count_sessions(database_url)
     with read_only(database_files):
         # The pool is cold: the connection opened now is read-only.
-        refused = client.post("/api/study-sessions", json=NEW_SESSION)
+        refused = client.post("/api/study-sessions", json=NEW_STUDY_SESSION)
         assert refused.status_code == 503
         assert refused.headers["Retry-After"] == "1"
         assert client.get("/api/groups").status_code == 200  # reads still work
     # The very next write succeeds: no 503 left over from the fault.
-    created = client.post("/api/study-sessions", json=NEW_SESSION)
+    created = client.post("/api/study-sessions", json=NEW_STUDY_SESSION)
     assert created.status_code == 201, created.get_data(as_text=True)
     assert count_sessions(database_url) == before + 1
 
@@ -101,11 +75,11 @@ def test_a_read_only_connection_the_check_missed_is_dropped_by_its_first_failed_
     with read_only(database_files):
         assert client.get("/api/groups").status_code == 200  # opens a read-only connection
     # Its first write fails (a clean 503) and takes the connection out of the pool ...
-    refused = client.post("/api/study-sessions", json=NEW_SESSION)
+    refused = client.post("/api/study-sessions", json=NEW_STUDY_SESSION)
     assert refused.status_code == 503
     assert refused.get_json()["error"] == "the database is unavailable; try again shortly"
     assert count_sessions(database_url) == before
     # ... so the next write gets a fresh connection and succeeds.
-    created = client.post("/api/study-sessions", json=NEW_SESSION)
+    created = client.post("/api/study-sessions", json=NEW_STUDY_SESSION)
     assert created.status_code == 201, created.get_data(as_text=True)
     assert count_sessions(database_url) == before + 1

@@ -110,6 +110,8 @@ def play_kanji_match(page: Page, words: list[dict]) -> tuple[int, int]:
     """
     by_kanji = {word["kanji"]: word for word in words}
     position = page.locator("#km-position")
+    # The markup says "Board 1 of 1" until the words are dealt and the board is shown.
+    expect(page.locator("#km-play")).to_be_visible()
     expect(position).to_have_text(re.compile(r"^Board 1 of \d+$"))
     boards = int(position.inner_text().rsplit(" ", 1)[1])
     assert boards >= -(-len(words) // 6)

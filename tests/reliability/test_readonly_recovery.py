@@ -12,10 +12,6 @@ root, which permission bits would not stop); without root, they are chmod'ed rea
 
 from __future__ import annotations
 
-import os
-import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -23,6 +19,7 @@ from sqlalchemy import select
 
 from lang_portal import schema
 from tests.reliability.support import check_counters, check_problem, run_writers, server_log
+from tests.support import read_only
 
 pytestmark = pytest.mark.slow
 
@@ -30,29 +27,6 @@ CLIENTS = 16
 FAULT_SECONDS = 2.0
 RECOVERY_SECONDS = 3.0  # writes may still fail this long after the fault (they do not)
 HEALTHY_SECONDS = 4.0
-
-
-@contextmanager
-def read_only(files: list[Path]) -> Iterator[None]:
-    """Make ``files`` unwritable for the block: chattr +i as root, chmod a-w otherwise."""
-    if os.geteuid() == 0:
-        done = subprocess.run(["chattr", "+i", *map(str, files)], capture_output=True)
-        if done.returncode != 0:  # it may have marked some of the files before it failed
-            subprocess.run(["chattr", "-i", *map(str, files)], capture_output=True)
-            pytest.skip(f"chattr +i is not supported here: {done.stderr.decode().strip()}")
-        try:
-            yield
-        finally:
-            subprocess.run(["chattr", "-i", *map(str, files)], check=True)
-        return
-    modes = {file: file.stat().st_mode for file in files}
-    for file in files:
-        file.chmod(0o444)
-    try:
-        yield
-    finally:
-        for file, mode in modes.items():
-            file.chmod(mode)
 
 
 def test_writes_recover_within_seconds_after_the_file_was_read_only(
