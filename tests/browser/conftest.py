@@ -217,6 +217,18 @@ def session_reviews(portal: Portal, study_session_id: int) -> tuple[int, int, in
     return int(row[0]), int(row[1]), int(row[2])
 
 
+def assert_session_stored(portal: Portal, study_session_id: int, total: int, right: int) -> None:
+    """One review row per word of the round, ``right`` of them correct, and the session's
+    counters saying the same."""
+    assert session_reviews(portal, study_session_id) == (total, right, total)
+    with portal.engine.connect() as connection:
+        stored = connection.execute(
+            select(schema.study_sessions).where(schema.study_sessions.c.id == study_session_id)
+        ).one()
+    counters = (stored.review_items_count, stored.correct_count, stored.wrong_count)
+    assert counters == (total, right, total - right)
+
+
 def answer_cards(page: Page, total: int, correct) -> tuple[int, int]:
     """Answer all ``total`` cards; ``correct(index)`` decides each. Returns (right, wrong).
 

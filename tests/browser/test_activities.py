@@ -16,9 +16,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 import requests
-from sqlalchemy import select
 
-from lang_portal import schema
 from tests.browser.conftest import (
     ARTIFACTS,
     GROUP_ID,
@@ -27,6 +25,7 @@ from tests.browser.conftest import (
     BrowserErrors,
     Portal,
     answer_cards,
+    assert_session_stored,
     session_reviews,
 )
 
@@ -208,16 +207,7 @@ def test_an_activity_started_from_the_group_page_records_one_full_round(
     assert recorded["total"] == total
     assert sum(word["correct_count"] for word in recorded["words"]) == right
     assert sum(word["wrong_count"] for word in recorded["words"]) == wrong
-    assert session_reviews(portal, study_session_id) == (total, right, total)
-    with portal.engine.connect() as connection:
-        stored = connection.execute(
-            select(schema.study_sessions).where(schema.study_sessions.c.id == study_session_id)
-        ).one()
-    assert (stored.review_items_count, stored.correct_count, stored.wrong_count) == (
-        total,
-        right,
-        wrong,
-    )
+    assert_session_stored(portal, study_session_id, total, right)
 
     # The summary leads back to the session page, which shows the same counts.
     page.get_by_role("link", name="See this session").click()

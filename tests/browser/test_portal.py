@@ -26,6 +26,7 @@ from tests.browser.conftest import (
     BrowserErrors,
     Portal,
     answer_cards,
+    assert_session_stored,
     session_reviews,
 )
 from tests.conftest import count_rows
@@ -93,16 +94,7 @@ def test_a_learner_studies_a_group_and_sees_the_results(
     expect(page.locator("#fc-save-text")).to_have_text(f"All {total} answers are saved.")
 
     # 5. The session page, the dashboard and the database agree on exactly those counts.
-    assert session_reviews(portal, study_session_id) == (total, right, total)
-    with portal.engine.connect() as connection:
-        stored = connection.execute(
-            select(schema.study_sessions).where(schema.study_sessions.c.id == study_session_id)
-        ).one()
-    assert (stored.review_items_count, stored.correct_count, stored.wrong_count) == (
-        total,
-        right,
-        wrong,
-    )
+    assert_session_stored(portal, study_session_id, total, right)
     page.get_by_role("link", name="See this session").click()
     expect(page).to_have_url(f"{portal.url}/portal/sessions/{study_session_id}")
     expect(page.locator("#session-reviews")).to_have_text(str(total))
