@@ -58,6 +58,26 @@ def snapshot(engine: Engine) -> dict[str, list[dict[str, Any]]]:
         }
 
 
+def assert_unchanged_but_last_active(
+    before: dict[str, list[dict[str, Any]]], after: dict[str, list[dict[str, Any]]]
+) -> None:
+    """Assert two :func:`snapshot`s are equal but for learners' ``last_active_at``, which
+    may only have moved forward.
+
+    Every write that goes through notes when its learner last wrote, also one answered
+    from a stored response (an Idempotency-Key replay); nothing else may change.
+    """
+
+    def without_last_active(state: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+        learners = [{**row, "last_active_at": None} for row in state["learners"]]
+        return {**state, "learners": learners}
+
+    assert without_last_active(after) == without_last_active(before)
+    for old, new in zip(before["learners"], after["learners"], strict=True):
+        if old["last_active_at"] is not None:
+            assert new["last_active_at"] >= old["last_active_at"], new
+
+
 def start_session(client: Any, group_id: int = 1, study_activity_id: int = 1) -> int:
     """Start a study session through the API; returns its id."""
     response = client.post(

@@ -1,13 +1,15 @@
 """The counters reads rely on always equal a recomputation from the raw rows.
 
-Reads never aggregate the review history: they trust words.correct_count/wrong_count,
-study_sessions.review_items_count/correct_count/wrong_count/last_review_at,
-groups.sessions_count/last_session_at/words_count, study_activities.sessions_count and
-daily_activity, all kept by the writes. Here a seeded random mix of writes (new
+Reads never aggregate the review history: they trust, per learner,
+word_progress.correct_count/wrong_count, group_progress.sessions_count/last_session_at,
+activity_progress.sessions_count and daily_activity, and per session
+study_sessions.review_items_count/correct_count/wrong_count/last_review_at (and
+groups.words_count), all kept by the writes. Here a seeded random mix of writes (new
 sessions, review batches, single reviews, resets, rejected writes and idempotent
-replays, on a clock that crosses UTC midnights) goes through the API, and after it
-every counter is compared with what the rows say. bench/generate.py, which writes
-counters itself, is held to the same check.
+replays, on a clock that crosses UTC midnights) goes through the API, as the default
+learner alone and as two learners taking turns, and after it every learner's counters
+are compared with what their own rows say. bench/generate.py, which writes counters
+itself, is held to the same check.
 """
 
 from __future__ import annotations
@@ -26,81 +28,102 @@ from sqlalchemy import Connection, select
 from lang_portal import schema
 from lang_portal.queries import reviews as review_queries
 from lang_portal.queries import study_sessions as study_session_queries
+from lang_portal.queries.learners import DEFAULT_LEARNER_ID
+from tests.accounts import OPERATOR, accounts_app, add_learner
 
 ROOT = Path(__file__).resolve().parent.parent
 GROUPS, WORDS, ACTIVITIES = 7, 263, 3
 
 
 def recompute(connection: Connection) -> dict[str, Any]:
-    """Every counter, computed from the rows they count (in Python: the tests' data is small)."""
-    word_counts: dict[int, list[int]] = {
-        w: [0, 0] for w in connection.scalars(select(schema.words.c.id))
-    }
+    """Every counter, computed from the rows they count (in Python: the tests' data is small).
+
+    Per-learner counters are keyed by (learner id, word/group/activity id or day), from
+    the learner of each session: a row exists only where the learner has activity.
+    """
+    words: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])
     per_session: dict[int, list[Any]] = {}
-    group_sessions: Counter[int] = Counter()
-    group_last: dict[int, datetime] = {}
-    activity_sessions: Counter[int] = Counter()
-    days: dict[date, list[int]] = defaultdict(lambda: [0, 0, 0])
+    owner: dict[int, int] = {}
+    group_sessions: Counter[tuple[int, int]] = Counter()
+    group_last: dict[tuple[int, int], datetime] = {}
+    activity_sessions: Counter[tuple[int, int]] = Counter()
+    days: dict[tuple[int, date], list[int]] = defaultdict(lambda: [0, 0, 0])
     for row in connection.execute(select(schema.study_sessions)):
+        learner_id = owner[row.id] = row.learner_id
         per_session[row.id] = [0, 0, 0, None]
-        group_sessions[row.group_id] += 1
-        group_last[row.group_id] = max(group_last.get(row.group_id, row.created_at), row.created_at)
-        activity_sessions[row.study_activity_id] += 1
-        days[row.created_at.date()][0] += 1
+        group = (learner_id, row.group_id)
+        group_sessions[group] += 1
+        group_last[group] = max(group_last.get(group, row.created_at), row.created_at)
+        activity_sessions[learner_id, row.study_activity_id] += 1
+        days[learner_id, row.created_at.date()][0] += 1
     for review in connection.execute(select(schema.word_review_items)):
-        word_counts[review.word_id][0 if review.correct else 1] += 1
+        learner_id = owner[review.study_session_id]
+        words[learner_id, review.word_id][0 if review.correct else 1] += 1
         counts = per_session[review.study_session_id]
         counts[0] += 1
         counts[1 if review.correct else 2] += 1
         counts[3] = review.created_at if counts[3] is None else max(counts[3], review.created_at)
-        day = days[review.created_at.date()]
+        day = days[learner_id, review.created_at.date()]
         day[1] += 1
         day[2] += review.correct
     members = Counter(connection.scalars(select(schema.word_groups.c.group_id)))
     return {
-        "words": {w: tuple(c) for w, c in word_counts.items()},
+        "word_progress": {key: tuple(counts) for key, counts in words.items()},
         "study_sessions": {s: tuple(c) for s, c in per_session.items()},
-        "groups": {
-            g: (group_sessions[g], group_last.get(g), members[g])
-            for g in connection.scalars(select(schema.groups.c.id))
-        },
-        "study_activities": {
-            a: activity_sessions[a]
-            for a in connection.scalars(select(schema.study_activities.c.id))
-        },
+        "group_progress": {g: (n, group_last[g]) for g, n in group_sessions.items()},
+        "groups": {g: members[g] for g in connection.scalars(select(schema.groups.c.id))},
+        "activity_progress": dict(activity_sessions),
         "daily_activity": {d: tuple(c) for d, c in days.items()},
     }
 
 
 def stored(connection: Connection) -> dict[str, Any]:
-    """Every counter as the writes left it."""
+    """Every counter as the writes left it, every row of every learner."""
     return {
-        "words": {
-            r.id: (r.correct_count, r.wrong_count)
-            for r in connection.execute(
-                select(schema.words.c.id, schema.words.c.correct_count, schema.words.c.wrong_count)
-            )
+        "word_progress": {
+            (r.learner_id, r.word_id): (r.correct_count, r.wrong_count)
+            for r in connection.execute(select(schema.word_progress))
         },
         "study_sessions": {
             r.id: (r.review_items_count, r.correct_count, r.wrong_count, r.last_review_at)
             for r in connection.execute(select(schema.study_sessions))
         },
-        "groups": {
-            r.id: (r.sessions_count, r.last_session_at, r.words_count)
-            for r in connection.execute(select(schema.groups))
+        "group_progress": {
+            (r.learner_id, r.group_id): (r.sessions_count, r.last_session_at)
+            for r in connection.execute(select(schema.group_progress))
         },
-        "study_activities": {
-            r.id: r.sessions_count for r in connection.execute(select(schema.study_activities))
+        "groups": {r.id: r.words_count for r in connection.execute(select(schema.groups))},
+        "activity_progress": {
+            (r.learner_id, r.study_activity_id): r.sessions_count
+            for r in connection.execute(select(schema.activity_progress))
         },
         "daily_activity": {
-            r.day: (r.sessions_count, r.reviews_count, r.correct_count)
+            (r.learner_id, r.day): (r.sessions_count, r.reviews_count, r.correct_count)
             for r in connection.execute(select(schema.daily_activity))
         },
     }
 
 
+PER_LEARNER = ("word_progress", "group_progress", "activity_progress", "daily_activity")
+
+
+def of_learner(counters: dict[str, Any], learner_id: int) -> dict[str, Any]:
+    """The per-learner counters of one learner, keyed without the learner id."""
+    return {
+        name: {key[1]: value for key, value in counters[name].items() if key[0] == learner_id}
+        for name in PER_LEARNER
+    }
+
+
+def learners_in(counters: dict[str, Any]) -> set[int]:
+    """The learners that have a per-learner counter."""
+    return {key[0] for name in PER_LEARNER for key in counters[name]}
+
+
 def assert_counters_match(engine) -> dict[str, Any]:
-    """Stored counters equal the recomputation; returns the recomputation."""
+    """Stored counters equal the recomputation, every learner's row by row (no row of
+    zeros either: a row exists only where its learner has activity); returns the
+    recomputation."""
     with engine.connect() as connection:
         expected, actual = recompute(connection), stored(connection)
     for name in expected:
@@ -129,27 +152,32 @@ class Clock:
         return FrozenDatetime
 
 
-def random_writes(client, rng: random.Random, clock: Clock, steps: int) -> Counter[str]:
-    """Send ``steps`` random writes through the API; returns how many of each kind succeeded."""
+def random_writes(
+    client, rng: random.Random, clock: Clock, steps: int, callers: list[dict[str, str]]
+) -> Counter[str]:
+    """Send ``steps`` random writes through the API, each as one of ``callers`` (the
+    headers that identify a learner); returns how many of each kind succeeded."""
     done: Counter[str] = Counter()
-    session_ids: list[int] = []
-    replay_keys: list[tuple[str, dict[str, int]]] = []
+    session_ids: list[list[int]] = [[] for _ in callers]
+    replay_keys: list[list[tuple[str, dict[str, int]]]] = [[] for _ in callers]
     for step in range(steps):
         clock.advance(rng)
+        caller = rng.randrange(len(callers))
+        identity, mine, keys = callers[caller], session_ids[caller], replay_keys[caller]
         roll = rng.random()
-        if roll < 0.30 or not session_ids:
+        if roll < 0.30 or not mine:
             body = {
                 "group_id": rng.randint(1, GROUPS),
                 "study_activity_id": rng.randint(1, ACTIVITIES),
             }
-            headers = {}
+            headers = dict(identity)
             if rng.random() < 0.2:
                 key = f"key-{step}"
                 headers["Idempotency-Key"] = key
-                replay_keys.append((key, body))
+                keys.append((key, body))
             response = client.post("/api/study-sessions", json=body, headers=headers)
             assert response.status_code == 201
-            session_ids.append(response.get_json()["id"])
+            mine.append(response.get_json()["id"])
             done["session"] += 1
         elif roll < 0.60:
             reviews = [
@@ -157,67 +185,105 @@ def random_writes(client, rng: random.Random, clock: Clock, steps: int) -> Count
                 for _ in range(rng.randint(1, 20))
             ]
             response = client.post(
-                f"/api/study-sessions/{rng.choice(session_ids)}/review", json={"reviews": reviews}
+                f"/api/study-sessions/{rng.choice(mine)}/review",
+                json={"reviews": reviews},
+                headers=identity,
             )
             assert response.status_code == 201
             assert response.get_json()["reviews_created"] == len(reviews)
             done["batch"] += 1
         elif roll < 0.78:
-            path = f"/api/study-sessions/{rng.choice(session_ids)}/words/{rng.randint(1, WORDS)}"
-            response = client.post(path + "/review", json={"correct": rng.random() < 0.5})
+            path = f"/api/study-sessions/{rng.choice(mine)}/words/{rng.randint(1, WORDS)}"
+            response = client.post(
+                path + "/review", json={"correct": rng.random() < 0.5}, headers=identity
+            )
             assert response.status_code == 201
             done["single"] += 1
         elif roll < 0.86:  # all or nothing: one unknown word rejects the whole batch
             reviews = [{"word_id": rng.randint(1, WORDS), "correct": True} for _ in range(3)]
             reviews.insert(rng.randint(0, 3), {"word_id": 10_000 + step, "correct": False})
             response = client.post(
-                f"/api/study-sessions/{rng.choice(session_ids)}/review", json={"reviews": reviews}
+                f"/api/study-sessions/{rng.choice(mine)}/review",
+                json={"reviews": reviews},
+                headers=identity,
             )
             assert response.status_code == 400
             done["rejected"] += 1
-        elif roll < 0.92:  # unknown group or activity, or a session that does not exist
+        elif roll < 0.92:  # unknown group or activity, or a session that is not theirs
+            others = [s for index, ids in enumerate(session_ids) if index != caller for s in ids]
             if rng.random() < 0.5:
                 response = client.post(
                     "/api/study-sessions",
                     json={"group_id": 999, "study_activity_id": rng.randint(1, ACTIVITIES)},
+                    headers=identity,
                 )
                 assert response.status_code == 400
             else:
+                # A session that does not exist, or another learner's: to them, the same.
+                study_session_id = rng.choice(others) if others else 999999
                 response = client.post(
-                    "/api/study-sessions/999999/review",
+                    f"/api/study-sessions/{study_session_id}/review",
                     json={"reviews": [{"word_id": 1, "correct": True}]},
+                    headers=identity,
                 )
                 assert response.status_code == 404
             done["rejected"] += 1
-        elif roll < 0.97 and replay_keys:
-            key, body = rng.choice(replay_keys)
+        elif roll < 0.97 and keys:
+            key, body = rng.choice(keys)
             response = client.post(
-                "/api/study-sessions", json=body, headers={"Idempotency-Key": key}
+                "/api/study-sessions", json=body, headers={**identity, "Idempotency-Key": key}
             )
             assert response.status_code == 201
             assert response.headers["Idempotent-Replayed"] == "true"
             done["replay"] += 1
         elif roll >= 0.985 and step < steps * 3 // 4:  # leave history to check
-            response = client.post("/api/study-sessions/reset", json={})
+            response = client.post("/api/study-sessions/reset", json={}, headers=identity)
             assert response.status_code == 200
-            session_ids.clear()
-            replay_keys.clear()
+            mine.clear()
+            keys.clear()
             done["reset"] += 1
     return done
 
 
-def test_counters_match_the_rows_after_random_writes(client, engine, monkeypatch):
-    rng = random.Random(20261122)
+def freeze_the_writes(monkeypatch) -> Clock:
+    """A clock that starts at 21:00 UTC, in place of datetime in the write queries."""
     clock = Clock(datetime(2026, 3, 1, 21, 0, tzinfo=UTC))
     for query_module in (study_session_queries, review_queries):
         monkeypatch.setattr(query_module, "datetime", clock.as_datetime_class())
+    return clock
 
-    done = random_writes(client, rng, clock, steps=200)
+
+def test_counters_match_the_rows_after_random_writes(client, engine, monkeypatch):
+    rng = random.Random(20261122)
+    clock = freeze_the_writes(monkeypatch)
+
+    done = random_writes(client, rng, clock, steps=200, callers=[{}])
 
     # The mix really exercised every kind of write, and there is history left to check.
     assert {"session", "batch", "single", "rejected", "replay"} <= set(done)
     expected = assert_counters_match(engine)
     assert expected["study_sessions"] and len(expected["daily_activity"]) >= 2
+    # All of it is the default learner's, the one learner of the open mode.
+    assert learners_in(expected) == {DEFAULT_LEARNER_ID}
+
+
+def test_each_learners_counters_match_their_rows_after_random_writes(database_url, monkeypatch):
+    """Two learners' writes interleaved: each one's counters count only their own rows,
+    and neither's resets, keys or rejected writes touch the other's."""
+    rng = random.Random(20261123)
+    clock = freeze_the_writes(monkeypatch)
+    with accounts_app(database_url) as app:
+        client = app.test_client()
+        aiko = add_learner(client, "Aiko")
+
+        done = random_writes(client, rng, clock, steps=300, callers=[OPERATOR, aiko.headers])
+
+        assert {"session", "batch", "single", "rejected", "replay", "reset"} <= set(done)
+        expected = assert_counters_match(app.extensions["lang_portal.engine"])
+    assert learners_in(expected) == {DEFAULT_LEARNER_ID, aiko.id}
+    for learner_id in (DEFAULT_LEARNER_ID, aiko.id):
+        history = of_learner(expected, learner_id)
+        assert history["word_progress"] and len(history["daily_activity"]) >= 2, learner_id
 
 
 def test_counters_are_zero_after_a_reset(client, engine):
@@ -230,12 +296,15 @@ def test_counters_are_zero_after_a_reset(client, engine):
             client.post(path, json={"reviews": [{"word_id": 5, "correct": True}]}).status_code
             == 201
         )
+    with engine.connect() as connection:
+        assert of_learner(stored(connection), DEFAULT_LEARNER_ID)["word_progress"] == {5: (2, 0)}
 
     assert client.post("/api/study-sessions/reset", json={}).status_code == 200
 
     expected = assert_counters_match(engine)
-    assert expected["study_sessions"] == {} and expected["daily_activity"] == {}
-    assert all(counts == (0, 0) for counts in expected["words"].values())
+    assert expected["study_sessions"] == {}
+    # No learner has a counter left: no row of zeros, no row at all.
+    assert all(expected[name] == {} for name in PER_LEARNER)
 
 
 def load_generator() -> Any:
@@ -258,6 +327,8 @@ def test_the_generator_leaves_the_counters_the_api_would(database_url, engine):
     assert report["sessions"] == 300 and report["reviews"] == 1200
     expected = assert_counters_match(engine)
     assert len(expected["study_sessions"]) == 300
+    # The generated history is the default learner's, as a database from before learners.
+    assert learners_in(expected) == {DEFAULT_LEARNER_ID}
     assert sum(counts[0] for counts in expected["study_sessions"].values()) == 1200
     with engine.connect() as connection:
         starts = connection.scalars(
@@ -269,3 +340,17 @@ def test_the_generator_leaves_the_counters_the_api_would(database_url, engine):
     # A second run would double the history and its counters: it refuses instead.
     with pytest.raises(generator.click.ClickException, match="already holds 300 study sessions"):
         generator.generate(database_url, sessions=10, reviews_per_session=1, seed=1, progress=False)
+
+
+def test_the_generator_spreads_the_history_over_learners_with_their_own_counters(
+    database_url, engine
+):
+    generator = load_generator()
+
+    report = generator.generate(
+        database_url, sessions=90, reviews_per_session=3, seed=5, learners=3, progress=False
+    )
+
+    assert report["sessions"] == 90 and report["learners"] == 3
+    expected = assert_counters_match(engine)
+    assert learners_in(expected) == {DEFAULT_LEARNER_ID, 2, 3}

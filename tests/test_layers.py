@@ -56,7 +56,7 @@ def query_modules() -> list[Path]:
 
 def test_the_walk_finds_every_query_module():
     names = {path.stem for path in query_modules()}
-    assert {"__init__", "problems", "reviews", "study_sessions", "words"} <= names
+    assert {"__init__", "learners", "problems", "reviews", "study_sessions", "words"} <= names
     assert all(path.exists() for path in query_modules())
 
 

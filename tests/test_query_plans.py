@@ -5,9 +5,10 @@ things that make a read cost the same at 10k and at 1M sessions. Each request is
 small, fixed number of statements (counted with a ``before_cursor_execute`` listener on
 the app's engine), and no statement walks the review history or the session table:
 SQLite's EXPLAIN QUERY PLAN shows no scan of word_review_items at all, and a scan of
-study_sessions only along an index and under a LIMIT (the newest-first page), never a
-sort of every session. PostgreSQL picks plans by table statistics, which a test database
-of a few rows does not have, so only its query counts are checked.
+study_sessions, or a search of every session of one learner (the whole history in the
+single-user mode), only along an index and under a LIMIT (the newest-first page), never
+a sort of every session. PostgreSQL picks plans by table statistics, which a test
+database of a few rows does not have, so only its query counts are checked.
 """
 
 from __future__ import annotations
@@ -23,11 +24,15 @@ from sqlalchemy import Engine, event
 
 import lang_portal.api  # noqa: F401  (registers every route)
 from lang_portal.api.routing import routes
+from lang_portal.queries.learners import DEFAULT_LEARNER_ID
 
 # Statements per request, at most. A new GET route must be given its budget here.
 READ_BUDGETS = {
     "/api/dashboard/recent-session": 1,
-    "/api/dashboard/stats": 4,
+    # The words (everyone's), the learner's word counters, day totals, active groups and
+    # streak days: the vocabulary's size and the learner's word counters are in two
+    # tables now (words, word_progress), one statement each.
+    "/api/dashboard/stats": 5,
     "/api/study-sessions": 2,
     "/api/study-sessions/<id:study_session_id>": 3,
     "/api/words": 2,
@@ -41,6 +46,11 @@ READ_BUDGETS = {
     "/api/study-activities/<id:study_activity_id>": 1,
     "/api/study-activities/<id:study_activity_id>/sessions": 2,
     "/api/study-activities/<id:study_activity_id>/launch": 2,
+    "/api/me": 1,
+    # A page of learners and their total, then one statement per figure for the whole
+    # page (sessions, words, streak days), never one per learner.
+    "/api/learners": 5,
+    "/api/learners/<id:learner_id>": 4,
 }
 # Sort orders and pages besides the defaults, each with the budget of its route.
 READ_VARIANTS = [
@@ -55,7 +65,7 @@ READ_VARIANTS = [
 # once (a second read of the same row, like fetching a group again, breaks its budget).
 # A new page must be given its budget here.
 PAGE_BUDGETS = {
-    "/": 6,  # the stats (4), the last session with its group's name, the chart's days
+    "/": 7,  # the stats (5), the last session with its group's name, the chart's days
     "/portal": 0,  # redirects to /
     "/portal/": 0,
     "/portal/words": 2,
@@ -82,10 +92,18 @@ PAGE_VARIANTS = [
     "/portal/sessions?page=2",
     "/portal/sessions/1?page=2",
 ]
-# A write touches a fixed number of rows, whatever the size of a review batch.
-WRITE_BUDGETS = {"session": 4, "batch": 6, "single": 6}
+# A write touches a fixed number of rows, whatever the size of a review batch. Every
+# write now first runs ``UPDATE learners SET last_active_at`` (queries.learners.touch):
+# one statement more than before learners, which raised "session" from 4 to 5; the
+# review writes issued 5 and now issue 6, within their budget of 6.
+WRITE_BUDGETS = {"session": 5, "batch": 6, "single": 6}
 
 TABLE_SCAN = re.compile(r"\bSCAN (\w+)(?: USING (?:COVERING )?INDEX (\w+))?")
+# Every session of one learner: an index searched on the learner alone. In the open
+# (single-user) mode that is every session there is.
+LEARNER_SESSIONS = re.compile(
+    r"\bSEARCH study_sessions USING (?:COVERING )?INDEX \w+ \(learner_id=\?\)"
+)
 
 
 @contextmanager
@@ -116,7 +134,13 @@ def history(client) -> dict[str, int]:
         reviews = [{"word_id": word_id, "correct": word_id % 3 > 0} for word_id in range(1, 9)]
         response = client.post(f"/api/study-sessions/{ids[-1]}/review", json={"reviews": reviews})
         assert response.status_code == 201
-    return {"study_session_id": ids[0], "group_id": 1, "word_id": 2, "study_activity_id": 1}
+    return {
+        "study_session_id": ids[0],
+        "group_id": 1,
+        "word_id": 2,
+        "study_activity_id": 1,
+        "learner_id": DEFAULT_LEARNER_ID,
+    }
 
 
 def read_urls(ids: dict[str, int]) -> list[tuple[str, str]]:
@@ -193,6 +217,8 @@ def plan_problems(statement: str, plan: list[tuple[int, int, str]]) -> list[str]
                 problems.append(f"scans the review history: {line}")
             elif table == "study_sessions" and not (index and limited):
                 problems.append(f"scans every session: {line}")
+        if LEARNER_SESSIONS.search(line) and not limited:
+            problems.append(f"reads every session of the learner: {line}")
     # Sorting is harmless for the few sessions of one page looked up by id, and a
     # problem for sessions found by a scan or an index range: that sorts them all.
     for lines in scopes.values():
@@ -266,31 +292,57 @@ def test_no_read_scans_the_history(app, client, engine, history):
         ),
         ("SELECT * FROM study_sessions", ["SCAN study_sessions"], True),
         (
-            "SELECT * FROM study_sessions ORDER BY created_at",
-            ["SCAN study_sessions USING INDEX ix_study_sessions_created_at_id"],
+            "SELECT * FROM study_sessions ORDER BY learner_id, created_at",
+            ["SCAN study_sessions USING INDEX ix_study_sessions_learner_id_created_at_id"],
             True,
         ),
         (
-            "SELECT * FROM study_sessions WHERE group_id = ? ORDER BY review_items_count LIMIT ?",
+            "SELECT * FROM study_sessions WHERE learner_id = ? ORDER BY created_at",
             [
-                "SEARCH study_sessions USING INDEX ix_study_sessions_group_id_created_at"
-                " (group_id=?)",
+                "SEARCH study_sessions USING INDEX ix_study_sessions_learner_id_created_at_id"
+                " (learner_id=?)"
+            ],
+            True,
+        ),
+        (
+            "SELECT * FROM study_sessions WHERE learner_id = ? AND group_id = ?"
+            " ORDER BY review_items_count LIMIT ?",
+            [
+                "SEARCH study_sessions USING INDEX ix_study_sessions_learner_id_group_id"
+                " (learner_id=? AND group_id=?)",
                 "USE TEMP B-TREE FOR ORDER BY",
             ],
             True,
         ),
         (
-            "SELECT * FROM study_sessions ORDER BY created_at DESC LIMIT ?",
-            ["SCAN study_sessions USING INDEX ix_study_sessions_created_at_id"],
+            "SELECT * FROM study_sessions WHERE learner_id = ? ORDER BY created_at DESC LIMIT ?",
+            [
+                "SEARCH study_sessions USING INDEX ix_study_sessions_learner_id_created_at_id"
+                " (learner_id=?)"
+            ],
+            False,
+        ),
+        (
+            "SELECT * FROM study_sessions WHERE learner_id = ? AND study_activity_id = ?"
+            " ORDER BY created_at DESC LIMIT ?",
+            [
+                "SEARCH study_sessions USING INDEX ix_study_sessions_learner_id_study_activity_id"
+                " (learner_id=? AND study_activity_id=?)"
+            ],
             False,
         ),
         (  # a page's ids from an index, then only those rows, sorted
             "SELECT * FROM study_sessions WHERE id IN (SELECT id FROM study_sessions"
-            " ORDER BY created_at DESC LIMIT ? OFFSET ?) ORDER BY created_at DESC",
+            " WHERE learner_id = ? ORDER BY created_at DESC LIMIT ? OFFSET ?)"
+            " ORDER BY created_at DESC",
             [
                 "SEARCH study_sessions USING INTEGER PRIMARY KEY (rowid=?)",
                 "LIST SUBQUERY 1",  # node 2: the subquery's rows hang under it
-                ("SCAN study_sessions USING COVERING INDEX ix_study_sessions_created_at_id", 2),
+                (
+                    "SEARCH study_sessions USING COVERING INDEX"
+                    " ix_study_sessions_learner_id_created_at_id (learner_id=?)",
+                    2,
+                ),
                 "USE TEMP B-TREE FOR ORDER BY",
             ],
             False,

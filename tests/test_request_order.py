@@ -1,9 +1,10 @@
 """The order of checks on a write, as api/routing.py's docstring and the README state it.
 
 Each request below fails two checks at once; the status it gets names the check that
-comes first. Order on a write: the API token (401), the rate limit (429), the
-Content-Type (415), the body's size (413) and JSON (400), the Idempotency-Key header
-(400), the body's fields (400), then the transaction. None of them writes anything.
+comes first. Order on a write: the identity (401; 403 on a teacher-only route), the rate
+limit (429), the Content-Type (415), the body's size (413) and JSON (400), the
+Idempotency-Key header (400), the body's fields (400), whose history it writes (403),
+then the transaction. None of them writes anything.
 """
 
 from __future__ import annotations
@@ -138,3 +139,65 @@ def test_a_request_refused_for_its_token_spends_no_budget(app: Flask) -> None:
     assert_problem(over, 429)
     after = snapshot(engine)
     assert len(after["study_sessions"]) == len(before["study_sessions"]) + LIMIT
+
+
+# --- the accounts mode: the identity and the role come before the budget ---------------------
+
+LEARNERS = "/api/learners"
+
+
+@pytest.fixture
+def accounts_app(database_url: str) -> Any:
+    """The app in the accounts mode, with an operator token and a small write budget."""
+    application = make_app(
+        database_url, AUTH="accounts", API_TOKEN=TOKEN, RATE_LIMIT=f"{LIMIT}/minute"
+    )
+    yield application
+    application.extensions["lang_portal.engine"].dispose()
+
+
+def _learner_token(app: Flask) -> str:
+    created = app.test_client().post(
+        LEARNERS, json={"name": "Order Test"}, headers=AUTHORIZED
+    )  # spends one of the operator's writes, none of the learner's
+    assert created.status_code == 201, created.get_json()
+    return created.get_json()["token"]
+
+
+def test_a_learner_on_a_teacher_route_is_403_and_spends_nothing(accounts_app: Flask) -> None:
+    engine = accounts_app.extensions["lang_portal.engine"]
+    learner = {"Authorization": f"Bearer {_learner_token(accounts_app)}"}
+    client = accounts_app.test_client()
+    before = snapshot(engine)
+    for _ in range(LIMIT + 2):
+        refused = client.post(LEARNERS, json={"name": "Nope"}, headers=learner)
+        assert_problem(refused, 403)
+    assert snapshot(engine) == before
+    for _ in range(LIMIT):  # the learner's whole budget is still there
+        created = client.post(ROUTE, data=VALID, content_type=JSON, headers=learner)
+        assert created.status_code == 201, created.get_json()
+    assert_problem(client.post(ROUTE, data=VALID, content_type=JSON, headers=learner), 429)
+
+
+def test_without_an_identity_even_a_read_is_401_before_its_query_is_checked(
+    accounts_app: Flask,
+) -> None:
+    response = accounts_app.test_client().get("/api/study-sessions?page=0")
+    assert_problem(response, 401)
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="lang-portal"'
+
+
+def test_an_invalid_body_is_400_before_whose_history_it_would_write(accounts_app: Flask) -> None:
+    """Another learner's id on a write is a 403, but a bad body is found first."""
+    engine = accounts_app.extensions["lang_portal.engine"]
+    before = snapshot(engine)
+    client = accounts_app.test_client()
+    bad = client.post(
+        f"{ROUTE}?learner_id=2",
+        json={"group_id": "one", "study_activity_id": 1},
+        headers=AUTHORIZED,
+    )
+    assert "group_id must be an integer" in assert_problem(bad, 400)["detail"]
+    other = client.post(f"{ROUTE}?learner_id=2", data=VALID, content_type=JSON, headers=AUTHORIZED)
+    assert "another learner" in assert_problem(other, 403)["detail"]
+    assert snapshot(engine) == before

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from lang_portal import db, schema
 from lang_portal.queries import reviews as review_queries
 from lang_portal.queries import study_sessions as study_session_queries
+from lang_portal.queries.learners import DEFAULT_LEARNER_ID
 
 
 class _Clock:
@@ -32,14 +33,14 @@ def test_a_batch_timed_earlier_but_committed_later_keeps_the_later_end_time(
     later = datetime.now(UTC) + timedelta(seconds=10)
     earlier = later - timedelta(seconds=2)
     with db.writing(engine) as connection:
-        created = study_session_queries.create(connection, 1, 1)
-        review_queries.add_reviews(connection, created["id"], [(1, True)])
+        created = study_session_queries.create(connection, DEFAULT_LEARNER_ID, 1, 1)
+        review_queries.add_reviews(connection, DEFAULT_LEARNER_ID, created["id"], [(1, True)])
     monkeypatch.setattr(review_queries, "datetime", _Clock(later))
     with db.writing(engine) as connection:
-        review_queries.add_reviews(connection, created["id"], [(2, True)])
+        review_queries.add_reviews(connection, DEFAULT_LEARNER_ID, created["id"], [(2, True)])
     monkeypatch.setattr(review_queries, "datetime", _Clock(earlier))
     with db.writing(engine) as connection:
-        review_queries.add_reviews(connection, created["id"], [(3, False)])
+        review_queries.add_reviews(connection, DEFAULT_LEARNER_ID, created["id"], [(3, False)])
     with engine.connect() as connection:
         end_time = connection.execute(
             select(schema.study_sessions.c.last_review_at).where(

@@ -44,6 +44,7 @@ BAD_VALUES = {
     "MAX_BODY_BYTES": ["lots", "0", "-5", "1.5", ""],
     "RATE_LIMIT": ["lots", "", "600", "600/fortnight", "ten/minute", "on"],
     "RATE_LIMIT_STORAGE": ["redis", "memory", "nosuch://host", "async+redis://host", ""],
+    "AUTH": ["accounts-mode", "", "closed", "token"],
     "API_TOKEN": ["two words", "tab\tinside", "line\nbreak", "café"],
     "TRUSTED_PROXIES": ["-1", "one", "", "0.5"],
     "PUBLIC_URL": [
@@ -124,6 +125,7 @@ def test_defaults(monkeypatch):
         "MAX_BODY_BYTES": 65536,
         "RATE_LIMIT": "600/minute",
         "RATE_LIMIT_STORAGE": "memory://",
+        "AUTH": "open",
         "API_TOKEN": "",
         "TRUSTED_PROXIES": 0,
         "PUBLIC_URL": "",
@@ -163,6 +165,7 @@ def test_defaults(monkeypatch):
         ("RATE_LIMIT", "OFF", "off"),
         ("RATE_LIMIT_STORAGE", "redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
         ("RATE_LIMIT_STORAGE", "memcached://host:11211", "memcached://host:11211"),
+        ("AUTH", " Accounts ", "accounts"),
         ("API_TOKEN", "s3cret-token_1.~", "s3cret-token_1.~"),
         ("TRUSTED_PROXIES", "2", 2),
         ("PUBLIC_URL", "https://portal.example.org/", "https://portal.example.org"),

@@ -19,9 +19,10 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from lang_portal import db, schema, write_gate
+from lang_portal.queries.learners import DEFAULT_LEARNER_ID
 from tests.conftest import count_rows, make_app
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -43,6 +44,12 @@ def test_the_gate_lives_beside_the_database_file(engine, database_url):
 def test_concurrent_writers_take_turns_and_lose_nothing(engine):
     holders = []
     inside = threading.Lock()
+    progress = schema.group_progress
+    counted = (progress.c.learner_id == DEFAULT_LEARNER_ID, progress.c.group_id == 1)
+    with db.writing(engine) as connection:
+        connection.execute(
+            insert(progress).values(learner_id=DEFAULT_LEARNER_ID, group_id=1, sessions_count=0)
+        )
 
     def add_one() -> None:
         for _ in range(20):
@@ -51,9 +58,9 @@ def test_concurrent_writers_take_turns_and_lose_nothing(engine):
                 assert inside.acquire(blocking=False)
                 holders.append(threading.get_ident())
                 connection.execute(
-                    update(schema.groups)
-                    .where(schema.groups.c.id == 1)
-                    .values(sessions_count=schema.groups.c.sessions_count + 1)
+                    update(progress)
+                    .where(*counted)
+                    .values(sessions_count=progress.c.sessions_count + 1)
                 )
                 inside.release()
 
@@ -63,9 +70,7 @@ def test_concurrent_writers_take_turns_and_lose_nothing(engine):
     for thread in threads:
         thread.join(timeout=60)
     with db.reading(engine) as connection:
-        total = connection.execute(
-            select(schema.groups.c.sessions_count).where(schema.groups.c.id == 1)
-        )
+        total = connection.execute(select(progress.c.sessions_count).where(*counted))
         assert total.scalar_one() == 80
     assert len(set(holders)) == 4
 

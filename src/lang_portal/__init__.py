@@ -38,7 +38,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         resources={r"/*": {"origins": _cors_origins(app.config["CORS_ORIGINS"])}},
         send_wildcard=app.config["CORS_ORIGINS"] == "*",
         methods=["GET", "HEAD", "POST", "OPTIONS"],  # all the service answers
-        expose_headers=["Location", "X-Request-ID", "Idempotent-Replayed", "Retry-After"],
+        expose_headers=[
+            "Location",
+            "X-Request-ID",
+            "Idempotent-Replayed",
+            "Retry-After",
+            "WWW-Authenticate",
+        ],
         max_age=600,
     )
     security.init_app(app)

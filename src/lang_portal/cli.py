@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 from sqlalchemy import Engine
 
-from lang_portal import db, importing, migrate, queries, seed, settings
+from lang_portal import db, importing, migrate, names, queries, seed, settings
 
 IMPORT_BATCH = 500
 
@@ -88,8 +89,8 @@ def import_words(file: Path, group_name: str) -> None:
     line numbers and nothing is written. The group name is 1 to 100 characters.
     """
     try:
-        group_name = importing.group_name(group_name)
-    except importing.BadGroupName as error:
+        group_name = names.checked(group_name)
+    except names.BadName as error:
         raise click.ClickException(f"--group: {error}; nothing was imported") from None
     try:
         words = importing.read_words(file)
@@ -97,11 +98,8 @@ def import_words(file: Path, group_name: str) -> None:
         for problem in failure.problems:
             click.echo(problem, err=True)
         raise click.ClickException(f"{file}: {failure}; nothing was imported") from None
-    engine = _engine()
-    with db.setup_lock(engine):
-        migrate.upgrade(engine)
     linked = 0
-    with db.writing(engine) as connection:
+    with db.writing(_prepared_engine()) as connection:
         group_id = queries.vocabulary.ensure_group(connection, group_name)
         batches: list[list[dict[str, Any]]] = [
             words[i : i + IMPORT_BATCH] for i in range(0, len(words), IMPORT_BATCH)
@@ -111,3 +109,85 @@ def import_words(file: Path, group_name: str) -> None:
                 linked += queries.vocabulary.add_words(connection, group_id, batch)
                 bar.update(len(batch))
     click.echo(f"Imported {len(words)} words into {group_name!r} ({linked} new to the group).")
+
+
+@main.group("learners")
+def learners() -> None:
+    """Manage learners: add one, list them, give one a new token.
+
+    A token is printed once, when it is made, and stored only as a digest: keep it,
+    or make a new one with `lang-portal learners token NAME`.
+    """
+
+
+def _prepared_engine() -> Engine:
+    """The database engine, migrated to the newest schema first."""
+    engine = _engine()
+    with db.setup_lock(engine):
+        migrate.upgrade(engine)
+    return engine
+
+
+@learners.command("add")
+@click.argument("name")
+@click.option(
+    "--role",
+    type=click.Choice(queries.learners.ROLES),
+    default="learner",
+    show_default=True,
+    help="A teacher also manages learners and reads their progress.",
+)
+def add_learner(name: str, role: str) -> None:
+    """Add a learner called NAME and print their first token, this once.
+
+    NAME is 1 to 100 characters, unique regardless of case.
+    """
+    try:
+        name = names.checked(name)
+    except names.BadName as error:
+        raise click.ClickException(f"NAME: {error}; no learner was added") from None
+    with db.writing(_prepared_engine()) as connection:
+        try:
+            created = queries.learners.create(connection, name, role)
+        except queries.problems.NameTaken as error:
+            raise click.ClickException(f"{error}; no learner was added") from None
+        token = queries.learners.issue_token(connection, created["id"])
+    click.echo(f"Added {role} {name!r} (id {created['id']}). Their token, shown only now:")
+    click.echo(token)
+
+
+@learners.command("list")
+def list_learners() -> None:
+    """List every learner: id, role, name, sessions and last activity (UTC)."""
+    engine = _prepared_engine()
+    with db.reading(engine) as connection:
+        total = queries.learners.count(connection)
+        everyone = queries.learners.page(connection, 0, max(total, 1), _today())
+    click.echo(f"{'id':>6}  {'role':<8} {'sessions':>8}  {'last active':<17} name")
+    for learner in everyone:
+        active = learner["last_active_at"]
+        shown = active.strftime("%Y-%m-%d %H:%M") if active else "never"
+        click.echo(
+            f"{learner['id']:>6}  {learner['role']:<8} {learner['total_sessions']:>8}  "
+            f"{shown:<17} {learner['name']}"
+        )
+
+
+@learners.command("token")
+@click.argument("name")
+def rotate_token(name: str) -> None:
+    """Give the learner called NAME a new token and print it, this once.
+
+    Every earlier token of theirs stops working at once.
+    """
+    with db.writing(_prepared_engine()) as connection:
+        learner = queries.learners.by_name(connection, name.strip())
+        if learner is None:
+            raise click.ClickException(f"there is no learner named {name!r}")
+        token = queries.learners.issue_token(connection, learner["id"])
+    click.echo(f"New token for {learner['name']!r} (id {learner['id']}); earlier ones are revoked:")
+    click.echo(token)
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()

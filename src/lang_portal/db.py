@@ -11,7 +11,7 @@ migrate one database, and upserts. The rest of the code imports nothing but ``db
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
@@ -31,6 +31,7 @@ __all__ = [
     "reading",
     "setup_lock",
     "sqlite_path",
+    "statement_for",
     "try_transaction_lock",
     "upsert",
     "writing",
@@ -159,6 +160,22 @@ def upsert(connection: Connection, table: Table, key: list[str]) -> Any:
     if dialect == "postgresql":
         return postgresql.insert(table)
     raise NotImplementedError(f"upserts are not written for {dialect}")
+
+
+_STATEMENTS: dict[tuple[str, str], Any] = {}
+
+
+def statement_for(connection: Connection, name: str, build: Callable[[Connection], Any]) -> Any:
+    """The statement called ``name`` for this connection's dialect, built on first use.
+
+    For the statements of the write path, whose building costs more than their
+    execution, and which differ by dialect (upserts).
+    """
+    key = (connection.dialect.name, name)
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        statement = _STATEMENTS[key] = build(connection)
+    return statement
 
 
 # Any constant works; it only has to be the same in every lang-portal process.

@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from lang_portal import db
-from lang_portal.queries.problems import NotFound, UnknownWord
+from lang_portal.queries.problems import NameTaken, NotFound, UnknownWord
 
 log = logging.getLogger("lang_portal.errors")
 
@@ -120,6 +120,10 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(NotFound)
     def handle_missing_row(error: NotFound) -> Response:
         return handle_api_error(missing_row(error))
+
+    @app.errorhandler(NameTaken)
+    def handle_name_taken(error: NameTaken) -> Response:
+        return problem(409, str(error), [FieldError("#/name", "is taken")])
 
     @app.errorhandler(RateLimitExceeded)
     def handle_rate_limit(error: RateLimitExceeded) -> Response:

@@ -2,6 +2,8 @@
 
 The policy, also written in the API docs:
 
+- Keys belong to the learner who sends them: two learners may use the same key, and
+  each gets only their own stored responses.
 - A write that carries a key is done at most once. The same key with the same
   request (route, URL arguments and JSON body) returns the stored response: the
   same status and body, with ``Idempotent-Replayed: true``.
@@ -74,9 +76,9 @@ def _replay(row: Any) -> Response:
     return response
 
 
-def _claim(connection: Connection, key: str, digest: str) -> Response | None:
-    """Take the key in this transaction, or answer from the response it already holds."""
-    if not db.try_transaction_lock(connection, f"idempotency:{key}"):
+def _claim(connection: Connection, learner_id: int, key: str, digest: str) -> Response | None:
+    """Take the learner's key in this transaction, or answer from the response it holds."""
+    if not db.try_transaction_lock(connection, f"idempotency:{learner_id}:{key}"):
         raise ApiError(
             409,
             "a request with this Idempotency-Key is still in progress; retry shortly",
@@ -84,28 +86,34 @@ def _claim(connection: Connection, key: str, digest: str) -> Response | None:
         )
     now = datetime.now(UTC)
     _purge_expired(connection, now)
-    claim = db.upsert(connection, schema.idempotency_keys, ["key"]).values(
-        key=key, fingerprint=digest, created_at=now, locked_at=now
+    claim = db.upsert(connection, schema.idempotency_keys, ["learner_id", "key"]).values(
+        learner_id=learner_id, key=key, fingerprint=digest, created_at=now, locked_at=now
     )
     claimed = connection.execute(
-        claim.on_conflict_do_nothing(index_elements=["key"]).returning(
+        claim.on_conflict_do_nothing(index_elements=["learner_id", "key"]).returning(
             schema.idempotency_keys.c.key
         )
     ).first()
     if claimed is not None:
         return None
-    row = connection.execute(
-        select(schema.idempotency_keys).where(schema.idempotency_keys.c.key == key)
-    ).one()
+    row = connection.execute(select(schema.idempotency_keys).where(*_named(learner_id, key))).one()
     if row.fingerprint != digest:
         raise ApiError(422, "this Idempotency-Key was already used with a different request")
     return _replay(row)
 
 
-def _store(connection: Connection, key: str, response: Response) -> None:
+def _named(learner_id: int, key: str) -> tuple[Any, Any]:
+    """The conditions that find one learner's key."""
+    return (
+        schema.idempotency_keys.c.learner_id == learner_id,
+        schema.idempotency_keys.c.key == key,
+    )
+
+
+def _store(connection: Connection, learner_id: int, key: str, response: Response) -> None:
     connection.execute(
         schema.idempotency_keys.update()
-        .where(schema.idempotency_keys.c.key == key)
+        .where(*_named(learner_id, key))
         .values(
             status_code=response.status_code,
             response_body=response.get_data(as_text=True),
@@ -132,16 +140,21 @@ def purge_expired(connection: Connection, now: datetime) -> int:
 
 
 def run_once(
-    connection: Connection, key: str, digest: str, work: Callable[[Connection], Response]
+    connection: Connection,
+    learner_id: int,
+    key: str,
+    digest: str,
+    work: Callable[[Connection], Response],
 ) -> Response:
-    """Run ``work`` at most once for this key and request, in the caller's write transaction.
+    """Run ``work`` at most once for this learner's key and request, in the caller's write
+    transaction.
 
     ``digest`` is the request's :func:`fingerprint`. Whatever ``work`` raises rolls
     back the claim with the work, so nothing is stored for a failed request.
     """
-    stored = _claim(connection, key, digest)
+    stored = _claim(connection, learner_id, key, digest)
     if stored is not None:
         return stored
     response = work(connection)
-    _store(connection, key, response)
+    _store(connection, learner_id, key, response)
     return response

@@ -9,17 +9,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import unicodedata
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
-    StringConstraints,
-    TypeAdapter,
     ValidationError,
 )
 
@@ -42,39 +38,6 @@ class ImportedWord(BaseModel):
     romaji: str = Field(min_length=1, max_length=200)
     english: str = Field(min_length=1, max_length=200)
     parts: list[Part] = Field(default_factory=list)
-
-
-def _no_control_characters(text: str) -> str:
-    if any(unicodedata.category(character) == "Cc" for character in text):
-        raise ValueError("must not contain control characters")
-    return text
-
-
-# The groups.name column is String(100); SQLite would store a longer one unchecked.
-_GROUP_NAME = TypeAdapter(
-    Annotated[
-        str,
-        StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
-        AfterValidator(_no_control_characters),
-    ]
-)
-
-
-class BadGroupName(ValueError):
-    """The ``--group`` name cannot be stored; the message says why, in one line."""
-
-
-def group_name(raw: str) -> str:
-    """The name of the group to import into, trimmed: 1 to 100 characters, no controls.
-
-    Checked before anything is read or written, so a bad name imports nothing.
-    Raises BadGroupName.
-    """
-    try:
-        return _GROUP_NAME.validate_python(raw)
-    except ValidationError as failure:
-        message = failure.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")
-        raise BadGroupName(message) from None
 
 
 class ImportFailed(Exception):

@@ -3,9 +3,13 @@
 Alembic migrations are generated from this metadata, and a test proves that a
 freshly migrated database matches it.
 
-Counters (`words.correct_count`, `study_sessions.review_items_count`,
+Counters (`word_progress.correct_count`, `study_sessions.review_items_count`,
 `daily_activity`, ...) are kept up to date in the same transaction as the rows
 they count, so that no read has to aggregate the whole review history.
+
+The vocabulary (words, groups, study activities) is shared by everyone. Study
+history is per learner: every study session belongs to one, and every counter of
+progress is kept per learner (the ``*_progress`` tables and ``daily_activity``).
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ metadata = MetaData(
 
 # A 64-bit id everywhere; SQLite's rowid alias must be spelled INTEGER.
 Id = BigInteger().with_variant(Integer(), "sqlite")
+# The largest id a request may name: ids are positive and fit a signed 64-bit column.
+MAX_ID = 2**63 - 1
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -84,14 +90,10 @@ words = Table(
     Column("romaji", String(200), nullable=False),
     Column("english", String(200), nullable=False),
     Column("parts", JSON, nullable=False),
-    _counter("correct_count"),
-    _counter("wrong_count"),
     Column("created_at", UTCDateTime, nullable=False),
     UniqueConstraint("kanji", "romaji", "english"),
     Index("ix_words_romaji", "romaji"),
     Index("ix_words_english", "english"),
-    Index("ix_words_correct_count", "correct_count"),
-    Index("ix_words_wrong_count", "wrong_count"),
 )
 
 groups = Table(
@@ -100,9 +102,6 @@ groups = Table(
     Column("id", Id, primary_key=True),
     Column("name", String(100), nullable=False, unique=True),
     _counter("words_count"),
-    _counter("sessions_count"),
-    # When the newest session of this group started; answers "active groups" cheaply.
-    Column("last_session_at", UTCDateTime, nullable=True),
     Index("ix_groups_words_count", "words_count"),
 )
 
@@ -122,13 +121,38 @@ study_activities = Table(
     Column("description", Text, nullable=False, server_default=""),
     Column("url", String(500), nullable=False),
     Column("preview_url", String(500), nullable=False, server_default=""),
-    _counter("sessions_count"),
+)
+
+# The learners: id 1 is the default learner, whom every request acts as in the open
+# (single-user) mode. ``name_key`` is the name case-folded: names are unique
+# regardless of case, the same way on every engine.
+learners = Table(
+    "learners",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("name_key", String(100), nullable=False, unique=True),
+    Column("role", String(20), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_active_at", UTCDateTime, nullable=True),
+)
+
+# A learner's API tokens, only as SHA-256 digests: a stolen database reveals none.
+learner_tokens = Table(
+    "learner_tokens",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("learner_id", Id, ForeignKey("learners.id", ondelete="CASCADE"), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_learner_tokens_learner_id", "learner_id"),
 )
 
 study_sessions = Table(
     "study_sessions",
     metadata,
     Column("id", Id, primary_key=True),
+    Column("learner_id", Id, ForeignKey("learners.id"), nullable=False),
     Column("group_id", Id, ForeignKey("groups.id"), nullable=False),
     Column("study_activity_id", Id, ForeignKey("study_activities.id"), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
@@ -136,9 +160,15 @@ study_sessions = Table(
     _counter("correct_count"),
     _counter("wrong_count"),
     Column("last_review_at", UTCDateTime, nullable=True),
-    Index("ix_study_sessions_created_at_id", "created_at", "id"),
-    Index("ix_study_sessions_group_id_created_at", "group_id", "created_at"),
-    Index("ix_study_sessions_study_activity_id_created_at", "study_activity_id", "created_at"),
+    # Every list of sessions is one learner's: each index starts with the learner.
+    Index("ix_study_sessions_learner_id_created_at_id", "learner_id", "created_at", "id"),
+    Index("ix_study_sessions_learner_id_group_id", "learner_id", "group_id", "created_at"),
+    Index(
+        "ix_study_sessions_learner_id_study_activity_id",
+        "learner_id",
+        "study_activity_id",
+        "created_at",
+    ),
     # Never hand out an id again, even after a reset deleted every row: an activity tab
     # opened before the reset must not post into a new, unrelated session (SQLite
     # otherwise reuses max(id) + 1; PostgreSQL sequences never go back).
@@ -163,22 +193,62 @@ word_review_items = Table(
     sqlite_autoincrement=True,  # as study_sessions: a review id names one review, ever
 )
 
-# One row per UTC day with any activity: the dashboard's streak, session total and
-# chart read these few hundred rows instead of millions of sessions.
+# One learner's review counters for one word: a row once the learner has reviewed it.
+word_progress = Table(
+    "word_progress",
+    metadata,
+    Column("learner_id", Id, ForeignKey("learners.id", ondelete="CASCADE"), primary_key=True),
+    Column("word_id", Id, ForeignKey("words.id", ondelete="CASCADE"), primary_key=True),
+    _counter("correct_count"),
+    _counter("wrong_count"),
+    Index("ix_word_progress_word_id", "word_id"),
+)
+
+# One learner's sessions of one group: the total of the group's session list, and
+# when the newest started ("active groups" on the dashboard).
+group_progress = Table(
+    "group_progress",
+    metadata,
+    Column("learner_id", Id, ForeignKey("learners.id", ondelete="CASCADE"), primary_key=True),
+    Column("group_id", Id, ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
+    _counter("sessions_count"),
+    Column("last_session_at", UTCDateTime, nullable=True),
+    Index("ix_group_progress_group_id", "group_id"),
+)
+
+# One learner's sessions started with one activity: the total of its session list.
+activity_progress = Table(
+    "activity_progress",
+    metadata,
+    Column("learner_id", Id, ForeignKey("learners.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "study_activity_id",
+        Id,
+        ForeignKey("study_activities.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    _counter("sessions_count"),
+    Index("ix_activity_progress_study_activity_id", "study_activity_id"),
+)
+
+# One row per learner and UTC day with any activity: the dashboard's streak, session
+# total and chart read these few hundred rows instead of millions of sessions.
 daily_activity = Table(
     "daily_activity",
     metadata,
+    Column("learner_id", Id, ForeignKey("learners.id", ondelete="CASCADE"), primary_key=True),
     Column("day", Date, primary_key=True),
     _counter("sessions_count"),
     _counter("reviews_count"),
     _counter("correct_count"),
 )
 
-# Stored responses for Idempotency-Key retries. A row with no status_code is a
-# request still in flight.
+# Stored responses for Idempotency-Key retries, per learner: one learner's key never
+# replays another's response. A row with no status_code is a request still in flight.
 idempotency_keys = Table(
     "idempotency_keys",
     metadata,
+    Column("learner_id", Id, ForeignKey("learners.id", ondelete="CASCADE"), primary_key=True),
     Column("key", String(255), primary_key=True),
     Column("fingerprint", String(64), nullable=False),
     Column("status_code", Integer, nullable=True),

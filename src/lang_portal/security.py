@@ -1,18 +1,17 @@
-"""Who may write, and how often: the optional API token and the write rate limit."""
+"""How often a client may write: the write rate limit, per learner or per client address."""
 
 from __future__ import annotations
 
-import hmac
 import logging
 from typing import Any
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, g
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from lang_portal.errors import ApiError
+from lang_portal import identity
 
 # Every write route spends from this one budget per client, so the limit is per client
 # and not per endpoint.
@@ -25,32 +24,20 @@ REDIS_TIMEOUT_SECONDS = 0.5
 _REDIS_SCHEMES = ("redis://", "rediss://", "redis+unix://")
 
 
-def require_token() -> None:
-    """Refuse the request with 401 unless it carries the configured bearer token.
-
-    Does nothing when LANG_PORTAL_API_TOKEN is empty (the single-user default).
-    The comparison takes the same time whatever the given token is.
-    """
-    token = current_app.config["API_TOKEN"]
-    if not token:
-        return
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        given.strip().encode(), token.encode()
-    ):
-        raise ApiError(
-            401,
-            "this write needs the header Authorization: Bearer <token>",
-            headers={"WWW-Authenticate": 'Bearer realm="lang-portal"'},
-        )
-
-
 def write_limit_key() -> str:
-    """Whose budget a write spends: the client address.
+    """Whose budget a write spends: the learner's in the ``accounts`` mode, else the
+    client address.
 
-    Behind LANG_PORTAL_TRUSTED_PROXIES the app's ProxyFix has already put the real
-    client's address in ``remote_addr``. This is the one place that names the client.
+    In the ``accounts`` mode the identity is resolved before the limit, so every
+    write that gets here has one: a school behind one NAT address does not share one
+    budget. In the ``open`` mode every request is the default learner, so the address
+    tells clients apart. Behind LANG_PORTAL_TRUSTED_PROXIES the app's ProxyFix has
+    already put the real client's address in ``remote_addr``. This is the one place
+    that names the client.
     """
+    caller = identity.known()
+    if caller is not None and identity.accounts_mode():
+        return f"learner:{caller.learner_id}"
     return get_remote_address()
 
 
@@ -107,8 +94,8 @@ def init_app(app: Flask) -> None:
 def check_write_limit() -> None:
     """Spend one write from the client's budget, or refuse the request with a 429.
 
-    Call it after :func:`require_token`, so a request refused for its identity spends
-    nothing. Raises ``flask_limiter.RateLimitExceeded`` when the budget is spent.
+    Call it after :func:`lang_portal.identity.current`, so a request refused for its
+    identity spends nothing. Raises ``flask_limiter.RateLimitExceeded`` when the budget is spent.
     """
     current_app.extensions[_EXTENSION]()
 

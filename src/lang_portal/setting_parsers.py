@@ -19,6 +19,7 @@ from sqlalchemy.exc import ArgumentError
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMATS = ("text", "json")
+AUTH_MODES = ("open", "accounts")
 DATABASE_BACKENDS = ("sqlite", "postgresql")
 # The word that stands for the loopback names in ALLOWED_HOSTS and CORS_ORIGINS.
 LOOPBACK = "loopback"

@@ -21,7 +21,14 @@ from pydantic import BeforeValidator, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lang_portal import setting_parsers as parsers
-from lang_portal.setting_parsers import ANY, LOG_FORMATS, LOG_LEVELS, LOOPBACK, public_host
+from lang_portal.setting_parsers import (
+    ANY,
+    AUTH_MODES,
+    LOG_FORMATS,
+    LOG_LEVELS,
+    LOOPBACK,
+    public_host,
+)
 
 ENV_PREFIX = "LANG_PORTAL_"
 # Settings whose value is never repeated in an error message.
@@ -86,18 +93,27 @@ class Settings(BaseSettings):
     )
     RATE_LIMIT: Annotated[str, _from_text(parsers.rate_limit)] = Field(
         "600/minute",
-        description="Limit on write requests per client address, in Flask-Limiter notation "
-        "(`600/minute`, `10/second;600/minute`); `off` disables it.",
+        description="Limit on write requests, all write routes together, per client address "
+        "(per learner in the `accounts` mode), in Flask-Limiter notation (`600/minute`, "
+        "`10/second;600/minute`); `off` disables it.",
     )
     RATE_LIMIT_STORAGE: Annotated[str, _from_text(parsers.rate_limit_storage)] = Field(
         "memory://",
         description="Where rate-limit counters live. `memory://` is per worker; "
         "`redis://host:6379` is shared by every worker and host.",
     )
+    AUTH: Annotated[str, _from_text(parsers.choice(AUTH_MODES, str.lower))] = Field(
+        "open",
+        description="`open`: no sign-in; every request acts as the default learner (the "
+        "single-user local default). `accounts`: one history per learner; every API route "
+        "needs `Authorization: Bearer <token>`, a learner's token (from `lang-portal learners "
+        "add` or `token`) or LANG_PORTAL_API_TOKEN.",
+    )
     API_TOKEN: Annotated[str, _from_text(parsers.api_token)] = Field(
         "",
-        description="When set, every write needs `Authorization: Bearer <token>`. Empty means "
-        "writes are open (the single-user local default).",
+        description="The operator's token. In the `open` mode, when set, every write needs "
+        "`Authorization: Bearer <token>`; empty means writes are open. In the `accounts` "
+        "mode it acts as the default learner, a teacher.",
     )
     TRUSTED_PROXIES: Annotated[int, BeforeValidator(parsers.integer(0))] = Field(
         "0",

@@ -11,10 +11,11 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, Table, func, select, update
 
 from lang_portal import schema
 from lang_portal.queries import dashboard as dashboard_queries
+from lang_portal.queries.learners import DEFAULT_LEARNER_ID
 from tests.conftest import count_rows
 
 STATS = "/api/dashboard/stats"
@@ -35,21 +36,45 @@ def at(text: str) -> datetime:
 
 def _count_day(connection: Connection, when: datetime, sessions: int, reviews: int, correct: int):
     day = when.astimezone(UTC).date()
+    days = schema.daily_activity
     found = connection.execute(
-        update(schema.daily_activity)
-        .where(schema.daily_activity.c.day == day)
+        update(days)
+        .where(days.c.learner_id == DEFAULT_LEARNER_ID, days.c.day == day)
         .values(
-            sessions_count=schema.daily_activity.c.sessions_count + sessions,
-            reviews_count=schema.daily_activity.c.reviews_count + reviews,
-            correct_count=schema.daily_activity.c.correct_count + correct,
+            sessions_count=days.c.sessions_count + sessions,
+            reviews_count=days.c.reviews_count + reviews,
+            correct_count=days.c.correct_count + correct,
         )
     ).rowcount
     if not found:
         connection.execute(
-            schema.daily_activity.insert().values(
-                day=day, sessions_count=sessions, reviews_count=reviews, correct_count=correct
+            days.insert().values(
+                learner_id=DEFAULT_LEARNER_ID,
+                day=day,
+                sessions_count=sessions,
+                reviews_count=reviews,
+                correct_count=correct,
             )
         )
+
+
+def _add_to_progress(connection: Connection, table: Table, key: dict[str, int], **added) -> None:
+    """Add to the default learner's row of a *_progress table, creating it if needed.
+
+    ``added`` maps a counter column to what it grows by; ``last_session_at`` is kept
+    as the newest of the stored and the given time.
+    """
+    where = [table.c.learner_id == DEFAULT_LEARNER_ID, *(table.c[k] == v for k, v in key.items())]
+    row = connection.execute(select(table).where(*where)).one_or_none()
+    if row is None:
+        connection.execute(table.insert().values(learner_id=DEFAULT_LEARNER_ID, **key, **added))
+        return
+    stored = row._mapping
+    values = {
+        name: max(stored[name], value) if name == "last_session_at" else stored[name] + value
+        for name, value in added.items()
+    }
+    connection.execute(update(table).where(*where).values(**values))
 
 
 def add_session(
@@ -59,13 +84,15 @@ def add_session(
     study_activity_id: int = 1,
     reviews: Iterable[tuple[int, bool]] = (),
 ) -> int:
-    """Insert a session (and its reviews, made at its start) with every counter kept."""
+    """Insert a session of the default learner (and its reviews, made at its start) with
+    every counter kept."""
     reviews = list(reviews)
     correct = sum(1 for _, ok in reviews if ok)
     with engine.begin() as connection:
         study_session_id = connection.execute(
             schema.study_sessions.insert()
             .values(
+                learner_id=DEFAULT_LEARNER_ID,
                 group_id=group_id,
                 study_activity_id=study_activity_id,
                 created_at=created_at,
@@ -85,29 +112,25 @@ def add_session(
                     created_at=created_at,
                 )
             )
-            connection.execute(
-                update(schema.words)
-                .where(schema.words.c.id == word_id)
-                .values(
-                    correct_count=schema.words.c.correct_count + int(ok),
-                    wrong_count=schema.words.c.wrong_count + int(not ok),
-                )
+            _add_to_progress(
+                connection,
+                schema.word_progress,
+                {"word_id": word_id},
+                correct_count=int(ok),
+                wrong_count=int(not ok),
             )
-        last = connection.execute(
-            select(schema.groups.c.last_session_at).where(schema.groups.c.id == group_id)
-        ).scalar_one()
-        connection.execute(
-            update(schema.groups)
-            .where(schema.groups.c.id == group_id)
-            .values(
-                sessions_count=schema.groups.c.sessions_count + 1,
-                last_session_at=max(last, created_at) if last else created_at,
-            )
+        _add_to_progress(
+            connection,
+            schema.group_progress,
+            {"group_id": group_id},
+            sessions_count=1,
+            last_session_at=created_at,
         )
-        connection.execute(
-            update(schema.study_activities)
-            .where(schema.study_activities.c.id == study_activity_id)
-            .values(sessions_count=schema.study_activities.c.sessions_count + 1)
+        _add_to_progress(
+            connection,
+            schema.activity_progress,
+            {"study_activity_id": study_activity_id},
+            sessions_count=1,
         )
         _count_day(connection, created_at, 1, len(reviews), correct)
     return study_session_id

@@ -15,7 +15,9 @@ import pytest
 from sqlalchemy import create_engine, select
 
 from lang_portal import db, schema
+from lang_portal.queries import learners as learner_queries
 from lang_portal.queries import study_sessions as study_session_queries
+from lang_portal.queries.learners import DEFAULT_LEARNER_ID
 from tests.conftest import count_rows
 from tests.support import NEW_STUDY_SESSION, STUDY_SESSIONS, assert_problem
 
@@ -34,7 +36,11 @@ def test_same_key_same_body_replays(client, engine):
     assert count_rows(engine, "study_sessions") == 1
     with engine.connect() as connection:
         row = connection.execute(select(schema.idempotency_keys)).one()
-    assert (row.key, row.status_code) == ("8e03978e-40d5-43e8-bc93-6894a57f9324", 201)
+    assert (row.learner_id, row.key, row.status_code) == (
+        DEFAULT_LEARNER_ID,
+        "8e03978e-40d5-43e8-bc93-6894a57f9324",
+        201,
+    )
     assert row.location == first.headers["Location"]
 
 
@@ -89,7 +95,12 @@ def test_expired_keys_are_purged(app, engine):
     with engine.begin() as connection:
         connection.execute(
             schema.idempotency_keys.insert().values(
-                key="old", fingerprint="f" * 64, status_code=201, created_at=old, locked_at=old
+                learner_id=DEFAULT_LEARNER_ID,
+                key="old",
+                fingerprint="f" * 64,
+                status_code=201,
+                created_at=old,
+                locked_at=old,
             )
         )
     with app.app_context(), engine.begin() as connection:
@@ -145,17 +156,22 @@ def test_a_reset_during_the_work_cannot_make_a_key_run_twice(app, client, engine
     """A reset from elsewhere lands while a keyed request is between claim and work.
 
     Before, the claim was committed on its own: the reset deleted it, the work then
-    committed a session, and the identical retry created a second one. Now the reset
-    either runs wholly before the request commits (PostgreSQL: the key survives and
-    the retry replays) or after it (SQLite, whose writers take turns: the reset deletes
-    session and key together). Either way one session exists at the end.
+    committed a session, and the identical retry created a second one. Now the reset,
+    which like every write of the learner first notes their activity
+    (queries.learners.touch), waits until the request commits: on PostgreSQL for the
+    learner's row, which the request locked first; on SQLite, whose writers take turns,
+    for the write lock. It then deletes session and key together, and the retry starts
+    one new session: one session exists at the end.
     """
     other = create_engine(engine.url)
     resetting: list[threading.Thread] = []
+    reset_done: list[bool] = []  # a thread's exception is not raised here: note success
 
     def reset_from_elsewhere() -> None:
         with db.writing(other) as connection:
-            study_session_queries.reset(connection)
+            learner_queries.touch(connection, DEFAULT_LEARNER_ID, datetime.now(UTC))
+            study_session_queries.reset(connection, DEFAULT_LEARNER_ID)
+        reset_done.append(True)
 
     def start_a_reset() -> None:
         thread = threading.Thread(target=reset_from_elsewhere)
@@ -170,7 +186,7 @@ def test_a_reset_during_the_work_cannot_make_a_key_run_twice(app, client, engine
     assert first.status_code == 201
     monkeypatch.undo()
     resetting[0].join(timeout=30)
-    assert not resetting[0].is_alive()
+    assert not resetting[0].is_alive() and reset_done == [True]
     retry = client.post(
         STUDY_SESSIONS, json=NEW_STUDY_SESSION, headers={"Idempotency-Key": "reset-race"}
     )
@@ -178,11 +194,9 @@ def test_a_reset_during_the_work_cannot_make_a_key_run_twice(app, client, engine
     assert count_rows(engine, "study_sessions") == 1
     with engine.connect() as connection:
         stored = connection.execute(select(schema.study_sessions.c.id)).scalar()
-    if retry.headers.get("Idempotent-Replayed"):
-        assert retry.get_json()["id"] == first.get_json()["id"] == stored
-    else:
-        assert engine.dialect.name == "sqlite"
-        assert retry.get_json()["id"] == stored != first.get_json()["id"]
+    assert "Idempotent-Replayed" not in retry.headers
+    assert retry.get_json()["id"] == stored != first.get_json()["id"]
+    assert count_rows(engine, "idempotency_keys") == 1
     other.dispose()
 
 

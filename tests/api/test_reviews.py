@@ -10,11 +10,12 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from lang_portal import schema
+from lang_portal.queries.learners import DEFAULT_LEARNER_ID
 from tests.conftest import count_rows
-from tests.support import assert_problem, snapshot
+from tests.support import assert_problem, assert_unchanged_but_last_active, snapshot
 
 GOOD = {"word_id": 1, "is_correct": True}
 
@@ -35,23 +36,32 @@ def start(client, group_id: int = 1, study_activity_id: int = 1) -> int:
 
 
 def counters(engine, study_session_id: int) -> dict:
-    """The session's, the words' and today's counters."""
+    """The session's counters, and the default learner's for each word and each day."""
     with engine.connect() as connection:
         session_row = connection.execute(
             select(schema.study_sessions).where(schema.study_sessions.c.id == study_session_id)
         ).one()
+        assert session_row.learner_id == DEFAULT_LEARNER_ID
         word_counts = {
-            row.id: (row.correct_count, row.wrong_count)
+            row.word_id: (row.correct_count, row.wrong_count)
             for row in connection.execute(
-                select(schema.words).where(
-                    (schema.words.c.correct_count + schema.words.c.wrong_count) > 0
+                select(schema.word_progress).where(
+                    schema.word_progress.c.learner_id == DEFAULT_LEARNER_ID
                 )
             )
         }
         days = {
             row.day: (row.sessions_count, row.reviews_count, row.correct_count)
-            for row in connection.execute(select(schema.daily_activity))
+            for row in connection.execute(
+                select(schema.daily_activity).where(
+                    schema.daily_activity.c.learner_id == DEFAULT_LEARNER_ID
+                )
+            )
         }
+        # Nobody else's counters moved: the default learner is the only one writing.
+        for table in (schema.word_progress, schema.daily_activity):
+            others = select(func.count()).where(table.c.learner_id != DEFAULT_LEARNER_ID)
+            assert connection.execute(others).scalar_one() == 0, table.name
     return {"session": session_row, "words": word_counts, "days": days}
 
 
@@ -188,11 +198,12 @@ class TestBatch:
         assert first.status_code == again.status_code == 201
         assert again.get_json() == first.get_json()
         assert again.headers["Idempotent-Replayed"] == "true"
-        assert snapshot(engine) == after_first
+        after_replay = snapshot(engine)
+        assert_unchanged_but_last_active(after_first, after_replay)
         assert count_rows(engine, "word_review_items") == 2
         other = {"reviews": [GOOD]}
         assert_problem(client.post(path, json=other, headers=headers), 422)
-        assert snapshot(engine) == after_first
+        assert snapshot(engine) == after_replay
 
     def test_wrong_content_type_is_415(self, client, engine):
         study_session_id = start(client)
@@ -287,22 +298,28 @@ class TestReset:
         self.fill(client)
         before = snapshot(engine)
         assert before["study_sessions"] and before["word_review_items"]
+        assert before["word_progress"] and before["group_progress"] and before["activity_progress"]
         response = client.post("/api/study-sessions/reset", data=data, headers=headers)
         assert response.status_code == 200
         assert response.mimetype == "application/json"
         after = snapshot(engine)
-        for table in ("study_sessions", "word_review_items", "daily_activity", "idempotency_keys"):
+        history = (
+            "study_sessions",
+            "word_review_items",
+            "word_progress",
+            "group_progress",
+            "activity_progress",
+            "daily_activity",
+            "idempotency_keys",
+        )
+        for table in history:
             assert after[table] == [], table
-        assert after["word_groups"] == before["word_groups"]
-        assert after["study_activities"] == [
-            {**row, "sessions_count": 0} for row in before["study_activities"]
-        ]
-        assert after["words"] == [
-            {**row, "correct_count": 0, "wrong_count": 0} for row in before["words"]
-        ]
-        assert after["groups"] == [
-            {**row, "sessions_count": 0, "last_session_at": None} for row in before["groups"]
-        ]
+        for table in ("words", "groups", "word_groups", "study_activities", "learner_tokens"):
+            assert after[table] == before[table], table
+        # The reset is a write of the default learner: it only notes when they last wrote.
+        (learner,) = after["learners"]
+        assert learner == {**before["learners"][0], "last_active_at": learner["last_active_at"]}
+        assert learner["last_active_at"] >= before["learners"][0]["last_active_at"]
         assert len(after["words"]) == 263 and len(after["groups"]) == 7
         assert client.get("/api/study-activities/1/sessions").get_json()["total"] == 0
         # The history starts again from nothing.

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from lang_portal import schema
+from lang_portal.queries.learners import DEFAULT_LEARNER_ID
 from tests.conftest import count_rows, make_app
 from tests.support import assert_problem
 
@@ -35,7 +36,8 @@ def start_session(client, engine, group_id: int, study_activity_id: int) -> int:
         row = connection.execute(
             select(schema.study_sessions).where(schema.study_sessions.c.id == study_session_id)
         ).one()
-    assert (row.group_id, row.study_activity_id, row.review_items_count) == (
+    assert (row.learner_id, row.group_id, row.study_activity_id, row.review_items_count) == (
+        DEFAULT_LEARNER_ID,
         group_id,
         study_activity_id,
         0,
@@ -48,6 +50,20 @@ def activity_rows(engine) -> list:
         return connection.execute(
             select(schema.study_activities).order_by(schema.study_activities.c.id)
         ).all()
+
+
+def activity_sessions_counts(engine, learner_id: int = DEFAULT_LEARNER_ID) -> list[int]:
+    """The learner's sessions_count of every activity, by activity id (no row: zero)."""
+    progress = schema.activity_progress
+    with engine.connect() as connection:
+        stored = dict(
+            connection.execute(
+                select(progress.c.study_activity_id, progress.c.sessions_count).where(
+                    progress.c.learner_id == learner_id
+                )
+            ).all()
+        )
+    return [stored.get(row.id, 0) for row in activity_rows(engine)]
 
 
 @pytest.mark.parametrize("path", ["/api/study-activities", "/api/study_activities"])
@@ -115,7 +131,14 @@ def test_init_db_moves_the_seeded_activities_of_an_existing_database(engine):
         connection.execute(
             update(schema.study_activities)
             .where(schema.study_activities.c.id > 1)
-            .values(url="http://localhost:8081/typing-tutor/", sessions_count=4)
+            .values(url="http://localhost:8081/typing-tutor/")
+        )
+        connection.execute(
+            insert(schema.activity_progress),
+            [
+                {"learner_id": DEFAULT_LEARNER_ID, "study_activity_id": 2, "sessions_count": 4},
+                {"learner_id": DEFAULT_LEARNER_ID, "study_activity_id": 3, "sessions_count": 4},
+            ],
         )
     prepare_database(engine)
     rows = activity_rows(engine)
@@ -124,7 +147,7 @@ def test_init_db_moves_the_seeded_activities_of_an_existing_database(engine):
         "/activities/typing-tutor/",
         "/activities/kanji-match/",
     ]
-    assert [row.sessions_count for row in rows] == [0, 4, 4]  # counters are left alone
+    assert activity_sessions_counts(engine) == [0, 4, 4]  # counters are left alone
 
 
 def test_detail_and_404(client):
@@ -162,7 +185,7 @@ class TestSessions:
         assert [item["group_id"] for item in body["items"]] == [1, 3]
         assert body["items"][0]["end_time"] == body["items"][0]["start_time"]
         # The list is exactly this activity's stored sessions, and its counter agrees.
-        assert [row.sessions_count for row in activity_rows(engine)] == [2, 1, 0]
+        assert activity_sessions_counts(engine) == [2, 1, 0]
         assert count_rows(engine, "study_sessions") == 3
 
     def test_pages_use_the_activity_counter(self, client, engine):
@@ -170,13 +193,7 @@ class TestSessions:
         body = client.get("/api/study-activities/3/sessions?page=2&per_page=2").get_json()
         assert (body["total"], body["total_pages"]) == (5, 3)
         assert [item["id"] for item in body["items"]] == ids[::-1][2:4]
-        with engine.connect() as connection:
-            counter = connection.execute(
-                select(schema.study_activities.c.sessions_count).where(
-                    schema.study_activities.c.id == 3
-                )
-            ).scalar_one()
-        assert counter == count_rows(engine, "study_sessions") == 5
+        assert activity_sessions_counts(engine)[2] == count_rows(engine, "study_sessions") == 5
 
     def test_unknown_activity_is_404(self, client):
         assert_problem(client.get("/api/study-activities/9/sessions"), 404)

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select, update
 
 from lang_portal import schema
+from lang_portal.queries.learners import DEFAULT_LEARNER_ID
 from tests.support import assert_problem
 
 ITEM_FIELDS = {
@@ -30,7 +31,11 @@ def start(client, engine, group_id: int = 1, study_activity_id: int = 1) -> int:
     assert response.status_code == 201
     study_session_id = response.get_json()["id"]
     row = session_row(engine, study_session_id)
-    assert (row.group_id, row.study_activity_id) == (group_id, study_activity_id)
+    assert (row.learner_id, row.group_id, row.study_activity_id) == (
+        DEFAULT_LEARNER_ID,
+        group_id,
+        study_activity_id,
+    )
     assert (row.review_items_count, row.correct_count, row.last_review_at) == (0, 0, None)
     return study_session_id
 

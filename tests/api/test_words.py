@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import get_args
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import and_, func, select
 
 from lang_portal import schema
 from lang_portal.api.words import WordSortKey
 from lang_portal.queries import words as word_queries
+from lang_portal.queries.learners import DEFAULT_LEARNER_ID
 from tests.conftest import count_rows
 from tests.support import assert_problem
 
@@ -31,13 +32,29 @@ def review(client, reviews: list[tuple[int, bool]]) -> int:
 
 
 def expected_order(engine, sort_by: str, descending: bool) -> list[int]:
-    """Word ids in the order the database itself sorts the column, ties by id."""
-    column = schema.words.c[sort_by]
+    """Word ids in the order the database itself sorts the column, ties by id.
+
+    The review counters are the default learner's rows of word_progress; a word they
+    never reviewed has none and counts zero.
+    """
+    progress = schema.word_progress
+    if sort_by in progress.c:
+        column = func.coalesce(progress.c[sort_by], 0)
+    else:
+        column = schema.words.c[sort_by]
     ordering = (
         (column.desc(), schema.words.c.id.desc()) if descending else (column, schema.words.c.id)
     )
+    words = schema.words.outerjoin(
+        progress,
+        and_(progress.c.word_id == schema.words.c.id, progress.c.learner_id == DEFAULT_LEARNER_ID),
+    )
     with engine.connect() as connection:
-        return list(connection.execute(select(schema.words.c.id).order_by(*ordering)).scalars())
+        return list(
+            connection.execute(
+                select(schema.words.c.id).select_from(words).order_by(*ordering)
+            ).scalars()
+        )
 
 
 @pytest.mark.parametrize("path", ["/api/words", "/api/groups/{group_id}/words"])

@@ -26,6 +26,7 @@ from sqlalchemy import Engine, Integer, cast, func, select
 from werkzeug.serving import make_server
 
 from lang_portal import schema
+from lang_portal.queries.learners import DEFAULT_LEARNER_ID
 from tests.conftest import make_app
 from tests.servers import free_port
 
@@ -219,7 +220,7 @@ def session_reviews(portal: Portal, study_session_id: int) -> tuple[int, int, in
 
 def assert_session_stored(portal: Portal, study_session_id: int, total: int, right: int) -> None:
     """One review row per word of the round, ``right`` of them correct, and the session's
-    counters saying the same."""
+    counters saying the same; the session is the default learner's (the open mode's)."""
     assert session_reviews(portal, study_session_id) == (total, right, total)
     with portal.engine.connect() as connection:
         stored = connection.execute(
@@ -227,6 +228,7 @@ def assert_session_stored(portal: Portal, study_session_id: int, total: int, rig
         ).one()
     counters = (stored.review_items_count, stored.correct_count, stored.wrong_count)
     assert counters == (total, right, total - right)
+    assert stored.learner_id == DEFAULT_LEARNER_ID
 
 
 def answer_cards(page: Page, total: int, correct) -> tuple[int, int]:

@@ -20,6 +20,7 @@ from lang_portal.pages import views
 from lang_portal.queries import groups as group_queries
 from lang_portal.queries import vocabulary
 from lang_portal.queries import words as word_queries
+from lang_portal.queries.learners import DEFAULT_LEARNER_ID
 from tests.conftest import count_rows, make_app
 from tests.pages.html import PAGES, Page, get_page, visible_text
 
@@ -147,7 +148,9 @@ def test_words_page_lists_words_in_the_query_functions_order(client, engine, sor
     response = client.get(f"/portal/words?sort_by={sort_by}&order={order}&page=2")
     shown = [int(i) for i in re.findall(r'href="/portal/words/(\d+)"', response.get_data(True))]
     with engine.connect() as connection:
-        expected = word_queries.page(connection, sort_by, order == "desc", 50, 50)
+        expected = word_queries.page(
+            connection, DEFAULT_LEARNER_ID, sort_by, order == "desc", 50, 50
+        )
     assert shown == [word["id"] for word in expected]
     # The next-page link keeps the sort.
     assert f"/portal/words?sort_by={sort_by}&amp;order={order}&amp;page=3" in response.get_data(

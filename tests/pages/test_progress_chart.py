@@ -10,17 +10,26 @@ from sqlalchemy import insert
 from lang_portal import db, schema
 from lang_portal.pages import chart
 from lang_portal.queries import progress
+from lang_portal.queries.learners import DEFAULT_LEARNER_ID
 
 TODAY = date(2026, 11, 22)
 
 
-def add_days(engine, rows: list[tuple[date, int, int, int]]) -> None:
-    """Insert daily_activity rows as (day, sessions, reviews, correct)."""
+def add_days(
+    engine, rows: list[tuple[date, int, int, int]], learner_id: int = DEFAULT_LEARNER_ID
+) -> None:
+    """Insert a learner's daily_activity rows as (day, sessions, reviews, correct)."""
     with db.writing(engine) as connection:
         connection.execute(
             insert(schema.daily_activity),
             [
-                {"day": d, "sessions_count": s, "reviews_count": r, "correct_count": c}
+                {
+                    "learner_id": learner_id,
+                    "day": d,
+                    "sessions_count": s,
+                    "reviews_count": r,
+                    "correct_count": c,
+                }
                 for d, s, r, c in rows
             ],
         )
@@ -38,7 +47,7 @@ def test_reviews_per_day_fills_gaps_and_keeps_only_the_window(engine):
         ],
     )
     with db.reading(engine) as connection:
-        days = progress.reviews_per_day(connection, TODAY, 30)
+        days = progress.reviews_per_day(connection, DEFAULT_LEARNER_ID, TODAY, 30)
     assert len(days) == 30
     assert [entry["day"] for entry in days] == [
         TODAY - timedelta(days=29 - offset) for offset in range(30)
@@ -51,15 +60,18 @@ def test_reviews_per_day_fills_gaps_and_keeps_only_the_window(engine):
     assert sum(reviews for reviews, _ in by_day.values()) == 20
 
     with db.reading(engine) as connection:
-        assert progress.history_totals(connection) == {"sessions": 6, "reviews": 31, "correct": 25}
-        assert progress.sessions_count(connection) == 6
+        totals = progress.history_totals(connection, DEFAULT_LEARNER_ID)
+        assert totals == {"sessions": 6, "reviews": 31, "correct": 25}
+        assert progress.sessions_count(connection, DEFAULT_LEARNER_ID) == 6
 
 
 def test_history_totals_of_an_empty_history_are_zero(engine):
     with db.reading(engine) as connection:
-        assert progress.history_totals(connection) == {"sessions": 0, "reviews": 0, "correct": 0}
-        assert progress.sessions_count(connection) == 0
-        assert all(e["reviews"] == 0 for e in progress.reviews_per_day(connection, TODAY, 7))
+        totals = progress.history_totals(connection, DEFAULT_LEARNER_ID)
+        assert totals == {"sessions": 0, "reviews": 0, "correct": 0}
+        assert progress.sessions_count(connection, DEFAULT_LEARNER_ID) == 0
+        days = progress.reviews_per_day(connection, DEFAULT_LEARNER_ID, TODAY, 7)
+        assert all(e["reviews"] == 0 for e in days)
 
 
 @pytest.mark.parametrize(

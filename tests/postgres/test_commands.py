@@ -22,6 +22,7 @@ from sqlalchemy import Engine, create_engine, func, inspect, select, text
 
 from lang_portal import migrate, schema
 from lang_portal.cli import main
+from lang_portal.queries.learners import DEFAULT_LEARNER_ID
 from lang_portal.schema import metadata
 from tests.conftest import count_rows
 from tests.servers import LANG_PORTAL, Gunicorn
@@ -218,8 +219,11 @@ def test_serve_started_by_two_hosts_at_once(empty_pg_url, engine, tmp_path: Path
     finally:
         for server in servers:
             server.stop()
+    progress = schema.activity_progress
     with engine.connect() as connection:
         activity_sessions = connection.execute(
-            select(func.sum(schema.study_activities.c.sessions_count))
+            select(func.sum(progress.c.sessions_count)).where(
+                progress.c.learner_id == DEFAULT_LEARNER_ID
+            )
         ).scalar_one()
     assert count_rows(engine, "study_sessions") == activity_sessions == 1

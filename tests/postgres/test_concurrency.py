@@ -20,9 +20,10 @@ from typing import Any
 
 import pytest
 import requests
-from sqlalchemy import Engine, Integer, cast, create_engine, func, select, text
+from sqlalchemy import Engine, Integer, Table, cast, create_engine, func, select, text
 
 from lang_portal import schema
+from lang_portal.queries.learners import DEFAULT_LEARNER_ID
 from tests.conftest import count_rows
 from tests.postgres.conftest import new_database
 from tests.servers import Gunicorn
@@ -165,6 +166,15 @@ def scalar(engine: Engine, statement) -> int:
         return int(connection.execute(statement).scalar_one() or 0)
 
 
+def learner_sum(engine: Engine, table: Table, column: Any) -> int:
+    """The sum of ``column`` over the default learner's rows of ``table`` (every row of a
+    table that is not per learner): in the open mode every write is theirs."""
+    statement = select(func.sum(column)).select_from(table)
+    if "learner_id" in table.c:
+        statement = statement.where(table.c.learner_id == DEFAULT_LEARNER_ID)
+    return scalar(engine, statement)
+
+
 def test_32_writers_on_4_processes_leave_exact_rows_and_counters(servers, urls, engine):
     assert sum(len(server.worker_pids()) for server in servers) == SERVERS * WORKERS_EACH
     tally = Tally()
@@ -196,16 +206,16 @@ def test_32_writers_on_4_processes_leave_exact_rows_and_counters(servers, urls, 
             schema.study_sessions.c.review_items_count,
         ),
         ("sessions.correct_count", schema.study_sessions, schema.study_sessions.c.correct_count),
-        ("words.correct_count", schema.words, schema.words.c.correct_count),
-        ("words.wrong_count", schema.words, schema.words.c.wrong_count),
+        ("words.correct_count", schema.word_progress, schema.word_progress.c.correct_count),
+        ("words.wrong_count", schema.word_progress, schema.word_progress.c.wrong_count),
         ("daily.sessions_count", schema.daily_activity, schema.daily_activity.c.sessions_count),
         ("daily.reviews_count", schema.daily_activity, schema.daily_activity.c.reviews_count),
         ("daily.correct_count", schema.daily_activity, schema.daily_activity.c.correct_count),
-        ("groups.sessions_count", schema.groups, schema.groups.c.sessions_count),
+        ("groups.sessions_count", schema.group_progress, schema.group_progress.c.sessions_count),
         (
             "activities.sessions_count",
-            schema.study_activities,
-            schema.study_activities.c.sessions_count,
+            schema.activity_progress,
+            schema.activity_progress.c.sessions_count,
         ),
         (
             "reviews marked correct",
@@ -213,10 +223,7 @@ def test_32_writers_on_4_processes_leave_exact_rows_and_counters(servers, urls, 
             cast(schema.word_review_items.c.correct, Integer),
         ),
     ]
-    found = {
-        name: scalar(engine, select(func.sum(column)).select_from(table))
-        for name, table, column in totals
-    }
+    found = {name: learner_sum(engine, table, column) for name, table, column in totals}
     assert found == {
         "sessions.review_items_count": reviews,
         "sessions.correct_count": correct,
@@ -275,7 +282,8 @@ def check_idempotent_races(urls: list[str], engine: Engine, sessions: int, revie
         if response.status_code == 409:
             assert response.headers["Retry-After"] == "1"
     assert count_rows(engine, "study_sessions") == sessions + 1
-    assert scalar(engine, select(func.sum(schema.groups.c.sessions_count))) == sessions + 1
+    progress = schema.group_progress
+    assert learner_sum(engine, progress, progress.c.sessions_count) == sessions + 1
 
     # The same for a review batch: one key, twenty racing clients, one review row.
     path = f"{SESSIONS}/{created[0]['id']}/review"
@@ -283,9 +291,8 @@ def check_idempotent_races(urls: list[str], engine: Engine, sessions: int, revie
     responses = race(urls, path, batch, "scale-out-review-race")
     assert {response.status_code for response in responses} <= {201, 409}
     assert count_rows(engine, "word_review_items") == reviews + 1
-    assert (
-        scalar(engine, select(func.sum(schema.study_sessions.c.review_items_count))) == reviews + 1
-    )
+    sessions_table = schema.study_sessions
+    assert learner_sum(engine, sessions_table, sessions_table.c.review_items_count) == reviews + 1
     with engine.connect() as connection:
         keys = connection.execute(
             select(schema.idempotency_keys.c.key, schema.idempotency_keys.c.status_code).order_by(
@@ -320,14 +327,14 @@ def test_resets_during_writes_leave_counters_equal_to_the_rows(urls, engine):
         engine, select(func.count()).where(schema.word_review_items.c.correct.is_(True))
     )
     sums = {
-        "groups.sessions_count": (schema.groups.c.sessions_count, sessions),
-        "activities.sessions_count": (schema.study_activities.c.sessions_count, sessions),
+        "groups.sessions_count": (schema.group_progress.c.sessions_count, sessions),
+        "activities.sessions_count": (schema.activity_progress.c.sessions_count, sessions),
         "daily.sessions_count": (schema.daily_activity.c.sessions_count, sessions),
         "sessions.review_items_count": (schema.study_sessions.c.review_items_count, reviews),
         "daily.reviews_count": (schema.daily_activity.c.reviews_count, reviews),
-        "words.correct_count": (schema.words.c.correct_count, correct),
-        "words.wrong_count": (schema.words.c.wrong_count, reviews - correct),
+        "words.correct_count": (schema.word_progress.c.correct_count, correct),
+        "words.wrong_count": (schema.word_progress.c.wrong_count, reviews - correct),
         "daily.correct_count": (schema.daily_activity.c.correct_count, correct),
     }
-    found = {name: scalar(engine, select(func.sum(column))) for name, (column, _) in sums.items()}
+    found = {name: learner_sum(engine, column.table, column) for name, (column, _) in sums.items()}
     assert found == {name: expected for name, (_, expected) in sums.items()}

@@ -22,7 +22,7 @@ import pytest
 import requests
 from flask import Flask
 from pydantic import BaseModel
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Integer, cast, func, select
 
 from lang_portal import create_app, schema
 from lang_portal.api.routing import Route, routes
@@ -202,44 +202,82 @@ def table_totals(engine: Engine) -> dict[str, tuple[int, ...]]:
 
 
 def check_counters(engine: Engine) -> None:
-    """Assert that every stored counter equals the rows it counts."""
-
-    def total(connection: Any, expression: Any) -> int:
-        return connection.execute(select(func.coalesce(func.sum(expression), 0))).scalar_one()
+    """Assert that every stored counter equals the rows it counts, learner by learner."""
+    sessions, reviews = schema.study_sessions, schema.word_review_items
+    right = func.sum(cast(reviews.c.correct, Integer))
 
     with engine.connect() as connection:
-        sessions = connection.execute(
-            select(func.count()).select_from(schema.study_sessions)
-        ).scalar()
-        reviews = connection.execute(
-            select(func.count()).select_from(schema.word_review_items)
-        ).scalar()
-        correct = connection.execute(
-            select(func.count()).where(schema.word_review_items.c.correct.is_(True))
-        ).scalar()
-        assert total(connection, schema.groups.c.sessions_count) == sessions
-        assert total(connection, schema.study_activities.c.sessions_count) == sessions
-        assert total(connection, schema.daily_activity.c.sessions_count) == sessions
-        assert total(connection, schema.daily_activity.c.reviews_count) == reviews
-        assert total(connection, schema.daily_activity.c.correct_count) == correct
-        assert total(connection, schema.study_sessions.c.review_items_count) == reviews
-        assert total(connection, schema.study_sessions.c.correct_count) == correct
-        assert total(connection, schema.words.c.correct_count) == correct
-        assert (
-            total(connection, schema.words.c.correct_count + schema.words.c.wrong_count) == reviews
+
+        def per_learner(*columns: Any, table: Any = None) -> dict[int, tuple[int, ...]]:
+            """``learner_id -> (sums...)`` of a statement grouped by its first column."""
+            statement = select(*columns).group_by(columns[0])
+            if table is not None:
+                statement = statement.select_from(table)
+            return {
+                row[0]: tuple(int(value or 0) for value in row[1:])
+                for row in connection.execute(statement)
+            }
+
+        learner_ids = connection.scalars(select(schema.learners.c.id)).all()
+        session_counts = per_learner(sessions.c.learner_id, func.count())
+        review_counts = per_learner(
+            sessions.c.learner_id,
+            func.count(),
+            right,
+            table=reviews.join(sessions, sessions.c.id == reviews.c.study_session_id),
         )
-        per_session = select(
-            schema.word_review_items.c.study_session_id, func.count().label("n")
-        ).group_by(schema.word_review_items.c.study_session_id)
+        words = schema.word_progress.c
+        days = schema.daily_activity.c
+        stored = {
+            "group_progress": per_learner(
+                schema.group_progress.c.learner_id, func.sum(schema.group_progress.c.sessions_count)
+            ),
+            "activity_progress": per_learner(
+                schema.activity_progress.c.learner_id,
+                func.sum(schema.activity_progress.c.sessions_count),
+            ),
+            "daily_activity": per_learner(
+                days.learner_id,
+                func.sum(days.sessions_count),
+                func.sum(days.reviews_count),
+                func.sum(days.correct_count),
+            ),
+            "study_sessions": per_learner(
+                sessions.c.learner_id,
+                func.sum(sessions.c.review_items_count),
+                func.sum(sessions.c.correct_count),
+            ),
+            "word_progress": per_learner(
+                words.learner_id,
+                func.sum(words.correct_count + words.wrong_count),
+                func.sum(words.correct_count),
+            ),
+        }
+        for learner_id in learner_ids:
+            n_sessions = session_counts.get(learner_id, (0,))[0]
+            n_reviews, n_correct = review_counts.get(learner_id, (0, 0))
+            expected = {
+                "group_progress": (n_sessions,),
+                "activity_progress": (n_sessions,),
+                "daily_activity": (n_sessions, n_reviews, n_correct),
+                "study_sessions": (n_reviews, n_correct),
+                "word_progress": (n_reviews, n_correct),
+            }
+            for name, counts in expected.items():
+                zeros = (0,) * len(counts)
+                assert stored[name].get(learner_id, zeros) == counts, (name, learner_id)
+        per_session = select(reviews.c.study_session_id, func.count().label("n")).group_by(
+            reviews.c.study_session_id
+        )
         counted = dict(connection.execute(per_session).all())
-        stored = dict(
+        stored_sessions = dict(
             connection.execute(
-                select(
-                    schema.study_sessions.c.id, schema.study_sessions.c.review_items_count
-                ).where(schema.study_sessions.c.review_items_count > 0)
+                select(sessions.c.id, sessions.c.review_items_count).where(
+                    sessions.c.review_items_count > 0
+                )
             ).all()
         )
-        assert counted == stored
+        assert counted == stored_sessions
 
 
 @dataclass(frozen=True)

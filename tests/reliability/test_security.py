@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from lang_portal import db, security
+from lang_portal import db, identity
 from lang_portal.api.routing import routes
 from tests.conftest import make_app
 from tests.reliability import error_bodies
@@ -124,8 +124,7 @@ def test_the_token_is_compared_in_constant_time_and_only_there(token_app, monkey
         calls.append((given, expected))
         return real(given, expected) if verdict["forced"] is None else verdict["forced"]
 
-    owner = security if hasattr(security, "compare_digest") else security.hmac
-    monkeypatch.setattr(owner, "compare_digest", spy)
+    monkeypatch.setattr(identity.hmac, "compare_digest", spy)
     client = token_app.test_client()
     url = "/api/study-sessions"
     body = {"group_id": 1, "study_activity_id": 1}

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from flask import Flask
 
-from lang_portal.api import dashboard, groups, study_activities, study_sessions, words
+from lang_portal.api import dashboard, groups, learners, study_activities, study_sessions, words
 from lang_portal.api.routing import routes
 
 __all__ = [
     "dashboard",
     "groups",
     "init_app",
+    "learners",
     "study_activities",
     "study_sessions",
     "words",

@@ -121,6 +121,8 @@ def _describe(error: Any) -> str:
         return f"must be >= {context['ge']}"
     if kind == "less_than_equal":
         return f"must be <= {context['le']}"
+    if kind == "value_error":  # a validator's own words, e.g. names.py's
+        return str(context.get("error", error["msg"]))
     if kind == "literal_error":  # keep the case of choices such as startTime
         return f"must be one of {context['expected']}"
     if kind == "too_short":

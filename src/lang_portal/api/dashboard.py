@@ -40,13 +40,18 @@ class DashboardStats(BaseModel):
     )
 
 
-@routes.get("/dashboard/recent-session", response=RecentSession | None, legacy=True)
-def get_recent_session(connection: Connection) -> dict[str, Any] | None:
-    """Show the most recent study session, or ``null`` when there is none."""
-    return queries.dashboard.recent_session(connection)
+@routes.get(
+    "/dashboard/recent-session",
+    response=RecentSession | None,
+    legacy=True,
+    scoped=True,
+)
+def get_recent_session(connection: Connection, learner_id: int) -> dict[str, Any] | None:
+    """Show the learner's most recent study session, or ``null`` when there is none."""
+    return queries.dashboard.recent_session(connection, learner_id)
 
 
-@routes.get("/dashboard/stats", response=DashboardStats, legacy=True)
-def get_dashboard_stats(connection: Connection) -> dict[str, Any]:
+@routes.get("/dashboard/stats", response=DashboardStats, legacy=True, scoped=True)
+def get_dashboard_stats(connection: Connection, learner_id: int) -> dict[str, Any]:
     """Show the learner's progress figures."""
-    return queries.dashboard.stats(connection)
+    return queries.dashboard.stats(connection, learner_id)

@@ -46,7 +46,7 @@ docs = Blueprint("docs", __name__)
 def document(app: Flask) -> dict:
     """The app's OpenAPI document, built once per app on first use."""
     if _EXTENSION not in app.extensions:
-        app.extensions[_EXTENSION] = openapi.build_document()
+        app.extensions[_EXTENSION] = openapi.build_document(auth_mode=app.config["AUTH"])
     return app.extensions[_EXTENSION]
 
 

@@ -114,14 +114,15 @@ class GroupStudySessions(BaseModel):
     query=GroupWordsQuery,
     response=GroupWords,
     legacy=True,
+    scoped=True,
     errors=(400, 404),
 )
 def list_group_words(
-    connection: Connection, group_id: int, query: GroupWordsQuery
+    connection: Connection, learner_id: int, group_id: int, query: GroupWordsQuery
 ) -> dict[str, Any]:
-    """List a page of the words in a group, with their review counts."""
+    """List a page of the words in a group, with the learner's review counts."""
     group = found(queries.groups.get(connection, group_id), "group")
-    page = queries.words.group_page(connection, group_id, **query.window())
+    page = queries.words.group_page(connection, learner_id, group_id, **query.window())
     return legacy_page("words", page, group["word_count"], query)
 
 
@@ -141,12 +142,14 @@ def list_group_words_raw(connection: Connection, group_id: int) -> dict[str, Any
     query=GroupSessionsQuery,
     response=GroupStudySessions,
     legacy=True,
+    scoped=True,
     errors=(400, 404),
 )
 def list_group_study_sessions(
-    connection: Connection, group_id: int, query: GroupSessionsQuery
+    connection: Connection, learner_id: int, group_id: int, query: GroupSessionsQuery
 ) -> dict[str, Any]:
-    """List a page of a group's study sessions, newest first unless sorted otherwise."""
-    total = found(queries.groups.sessions_count(connection, group_id), "group")
-    page = queries.study_sessions.group_page(connection, group_id, **query.window())
+    """List a page of the learner's study sessions of a group, newest first unless sorted
+    otherwise."""
+    total = found(queries.groups.sessions_count(connection, learner_id, group_id), "group")
+    page = queries.study_sessions.group_page(connection, learner_id, group_id, **query.window())
     return legacy_page("study_sessions", page, total, query)

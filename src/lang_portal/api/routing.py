@@ -8,19 +8,27 @@ endpoint. The same declarations produce the OpenAPI document.
 
 Around each view the registry does, in order (tests/test_request_order.py holds it):
 
-1. writes only: the identity check (the API token), then the write rate limit, so
-   that a refused request never spends a valid client's budget;
-2. writes only: the body, read once: ``Content-Type: application/json`` (415),
+1. the caller's identity (401, see :mod:`lang_portal.identity`), and for a
+   teacher-only route the role (403);
+2. writes only: the write rate limit, after the identity, so that a refused request
+   never spends a valid learner's budget;
+3. writes only: the body, read once: ``Content-Type: application/json`` (415),
    the size limit (413), strict JSON no deeper than 64 levels (400);
-3. writes only: the ``Idempotency-Key`` header (400 when malformed);
-4. query and body validation against the route's models (400);
-5. one database transaction: a read snapshot, or for a write the idempotency
-   claim, the view and the stored response together;
-6. the response's serialisation through its pydantic model.
+4. writes only: the ``Idempotency-Key`` header (400 when malformed);
+5. query and body validation against the route's models (400), and for a
+   learner-scoped route whose history it is (``?learner_id=``: 400, 403);
+6. one database transaction: a read snapshot, or for a write the idempotency
+   claim, the caller's ``last_active_at`` (which also makes one learner's writes
+   take turns), the view and the stored response together (a replay is none of
+   these: it changes nothing);
+7. the response's serialisation through its pydantic model.
 
-A read takes steps 4 to 6 only.
+A read takes steps 1, 5, 6 and 7 only.
 
-Views therefore receive a connection and validated models, and return plain data.
+Views therefore receive a connection and validated models, and return plain data. A
+learner-scoped route (``scoped=True``) also receives ``learner_id``: whose history it
+reads or writes. That is the one place the subject is decided; no view filters by
+hand, and every learner-scoped query takes the id it is given.
 """
 
 from __future__ import annotations
@@ -28,16 +36,20 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, Response, request
 from pydantic import BaseModel, TypeAdapter
+from sqlalchemy import Connection
 from werkzeug.routing import BaseConverter, ValidationError
 
-from lang_portal import db, idempotency, security
+from lang_portal import db, idempotency, identity, queries, security
 from lang_portal.api import body as request_body
+from lang_portal.errors import not_found
+from lang_portal.identity import Identity
+from lang_portal.schema import MAX_ID
 
-MAX_ID = 2**63 - 1
 _UNDERSCORED = {"study-sessions": "study_sessions", "study-activities": "study_activities"}
 
 
@@ -63,6 +75,7 @@ class Reply:
     body: Any
     status: int = 200
     location: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -82,6 +95,8 @@ class Route:
     status: int = 200
     legacy: bool = False
     idempotent: bool = False
+    scoped: bool = False
+    teacher_only: bool = False
     errors: tuple[int, ...] = ()
     adapter: TypeAdapter[Any] = field(init=False, repr=False)
 
@@ -152,33 +167,57 @@ def _handler(route: Route) -> Callable[..., Response]:
 
 
 def _serve_read(route: Route, view_args: dict[str, Any]) -> Response:
-    """Validate the query, then run the view on one read snapshot."""
+    """Know the caller, validate the query, then run the view on one read snapshot."""
+    caller = _admit(route, write=False)
     arguments = _arguments(route, view_args, payload=None)
     with db.reading() as connection:
+        if route.scoped:
+            arguments["learner_id"] = _subject(connection, caller)
         return _render(route, route.view(connection, **arguments))
 
 
 def _serve_write(route: Route, view_args: dict[str, Any]) -> Response:
-    """Check the writer, read the body and its key, validate, then run one write transaction."""
-    _admit_writer()
+    """Know the writer, spend from their budget, read the body and its key, validate,
+    then run one write transaction."""
+    caller = _admit(route, write=True)
+    security.check_write_limit()
     payload = request_body.json_payload()
     key = idempotency.key_from_request() if route.idempotent else None
     arguments = _arguments(route, view_args, payload)
+    if route.scoped:
+        arguments["learner_id"] = identity.subject(caller, write=True)
+
+    def write(connection: Connection) -> Response:
+        queries.learners.touch(connection, caller.learner_id, datetime.now(UTC))
+        return _render(route, route.view(connection, **arguments))
+
     with db.writing() as connection:
         if key is None:
-            return _render(route, route.view(connection, **arguments))
+            return write(connection)
+        # The key first: a retry of a request still running gets its 409 at once,
+        # instead of waiting for the learner's row that the first request holds.
         return idempotency.run_once(
-            connection,
-            key,
-            idempotency.fingerprint(payload),
-            lambda connection: _render(route, route.view(connection, **arguments)),
+            connection, caller.learner_id, key, idempotency.fingerprint(payload), write
         )
 
 
-def _admit_writer() -> None:
-    """The token first, then the rate limit: a request refused for who it is spends nothing."""
-    security.require_token()
-    security.check_write_limit()
+def _admit(route: Route, write: bool) -> Identity:
+    """The caller (401 without a valid identity), and a teacher where the route needs one."""
+    caller = identity.current(write)
+    if route.teacher_only:
+        identity.require_teacher(caller)
+    return caller
+
+
+def _subject(connection: Connection, caller: Identity) -> int:
+    """Whose history a read shows; a teacher's ``?learner_id=`` must name a learner (404)."""
+    learner_id = identity.subject(caller, write=False)
+    if (
+        learner_id != caller.learner_id
+        and queries.learners.identity(connection, learner_id) is None
+    ):
+        raise not_found("learner")
+    return learner_id
 
 
 def _arguments(route: Route, view_args: dict[str, Any], payload: Any) -> dict[str, Any]:
@@ -206,6 +245,7 @@ def _render(route: Route, result: Any) -> Response:
     response = Response(payload, status=reply.status, mimetype="application/json")
     if reply.location:
         response.headers["Location"] = reply.location
+    response.headers.update(reply.headers)
     return response
 
 

@@ -60,17 +60,19 @@ def get_study_activity(connection: Connection, study_activity_id: int) -> dict[s
     "/study-activities/<id:study_activity_id>/sessions",
     query=PageQuery,
     response=StudySessionPage,
+    scoped=True,
     errors=(400, 404),
 )
 def list_study_activity_sessions(
-    connection: Connection, study_activity_id: int, query: PageQuery
+    connection: Connection, learner_id: int, study_activity_id: int, query: PageQuery
 ) -> dict[str, Any]:
-    """List the sessions started with one activity, newest first."""
+    """List the learner's sessions started with one activity, newest first."""
     total = found(
-        queries.study_activities.sessions_count(connection, study_activity_id), "study activity"
+        queries.study_activities.sessions_count(connection, learner_id, study_activity_id),
+        "study activity",
     )
     items = queries.study_sessions.activity_page(
-        connection, study_activity_id, query.offset, query.per_page
+        connection, learner_id, study_activity_id, query.offset, query.per_page
     )
     return page_body(items, total, query)
 

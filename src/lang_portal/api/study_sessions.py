@@ -149,39 +149,52 @@ def _log_when_created(created: dict[str, Any]) -> None:
     status=201,
     legacy=True,
     idempotent=True,
+    scoped=True,
     errors=WRITE_ERRORS,
 )
-def create_study_session(connection: Connection, body: NewStudySession) -> Reply:
+def create_study_session(connection: Connection, learner_id: int, body: NewStudySession) -> Reply:
     """Start a study session for a word group and a study activity.
 
     Called by a study activity, or the portal, when a learner launches an activity.
     The session is committed before the 201 is sent.
     """
-    created = queries.study_sessions.create(connection, body.group_id, body.study_activity_id)
+    created = queries.study_sessions.create(
+        connection, learner_id, body.group_id, body.study_activity_id
+    )
     _log_when_created(created)
     return Reply(created, 201, location=f"/api/study-sessions/{created['id']}")
 
 
-@routes.get("/study-sessions", query=PageQuery, response=StudySessionPage, errors=(400,))
-def list_study_sessions(connection: Connection, query: PageQuery) -> dict[str, Any]:
-    """List study sessions, newest first."""
-    items = queries.study_sessions.page(connection, query.offset, query.per_page)
-    return page_body(items, queries.study_sessions.count(connection), query)
+@routes.get(
+    "/study-sessions", query=PageQuery, response=StudySessionPage, scoped=True, errors=(400,)
+)
+def list_study_sessions(
+    connection: Connection, learner_id: int, query: PageQuery
+) -> dict[str, Any]:
+    """List the learner's study sessions, newest first."""
+    items = queries.study_sessions.page(connection, learner_id, query.offset, query.per_page)
+    return page_body(items, queries.study_sessions.count(connection, learner_id), query)
 
 
 @routes.get(
     "/study-sessions/<id:study_session_id>",
     query=PageQuery,
     response=StudySessionDetail,
+    scoped=True,
     errors=(400, 404),
 )
 def get_study_session(
-    connection: Connection, study_session_id: int, query: PageQuery
+    connection: Connection, learner_id: int, study_session_id: int, query: PageQuery
 ) -> dict[str, Any]:
-    """Show one study session and a page of the words reviewed in it."""
-    study_session = found(queries.study_sessions.get(connection, study_session_id), "study session")
+    """Show one of the learner's study sessions and a page of the words reviewed in it.
+
+    Another learner's session is a 404, as if it did not exist.
+    """
+    study_session = found(
+        queries.study_sessions.get(connection, learner_id, study_session_id), "study session"
+    )
     reviewed, total = queries.study_sessions.reviewed_words(
-        connection, study_session_id, query.offset, query.per_page
+        connection, learner_id, study_session_id, query.offset, query.per_page
     )
     return {"session": study_session, **page_body(reviewed, total, query, name="words")}
 
@@ -193,12 +206,15 @@ def get_study_session(
     status=201,
     legacy=True,
     idempotent=True,
+    scoped=True,
     errors=(*WRITE_ERRORS, 404),
 )
-def review_words(connection: Connection, study_session_id: int, body: ReviewBatch) -> Reply:
-    """Record a batch of reviews in a study session, all or nothing."""
+def review_words(
+    connection: Connection, learner_id: int, study_session_id: int, body: ReviewBatch
+) -> Reply:
+    """Record a batch of reviews in one of the learner's study sessions, all or nothing."""
     reviews = [(review.word_id, review.is_correct) for review in body.reviews]
-    created = queries.reviews.add_reviews(connection, study_session_id, reviews)
+    created = queries.reviews.add_reviews(connection, learner_id, study_session_id, reviews)
     return Reply({"session_id": study_session_id, "reviews_created": len(created)}, 201)
 
 
@@ -208,28 +224,39 @@ def review_words(connection: Connection, study_session_id: int, body: ReviewBatc
     response=ReviewItem,
     status=201,
     idempotent=True,
+    scoped=True,
     errors=(*WRITE_ERRORS, 404),
 )
 def review_word(
-    connection: Connection, study_session_id: int, word_id: int, body: SingleReview
+    connection: Connection,
+    learner_id: int,
+    study_session_id: int,
+    word_id: int,
+    body: SingleReview,
 ) -> Reply:
-    """Record one review of one word in a study session.
+    """Record one review of one word in one of the learner's study sessions.
 
     An unknown word is a 404 here, not a 400 as in a batch: its id is in the URL.
     """
     (created,) = queries.reviews.add_reviews(
-        connection, study_session_id, [(word_id, body.correct)]
+        connection, learner_id, study_session_id, [(word_id, body.correct)]
     )
     return Reply(created, 201)
 
 
-@routes.post("/study-sessions/reset", response=ResetDone, errors=(400, 401, 413, 415, 429))
-def reset_study_history(connection: Connection) -> dict[str, str]:
-    """Delete every study session and review; words, groups and activities stay.
+@routes.post(
+    "/study-sessions/reset",
+    response=ResetDone,
+    scoped=True,
+    errors=(400, 401, 413, 415, 429),
+)
+def reset_study_history(connection: Connection, learner_id: int) -> dict[str, str]:
+    """Delete the learner's study sessions and reviews; words, groups and activities stay,
+    and so does every other learner's history.
 
     The body is ignored, and may be empty (the lang-portal frontend sends an empty one),
     but like every write it must be sent as ``Content-Type: application/json``: a page
     on another site cannot send that without a CORS preflight, so it cannot reset.
     """
-    queries.study_sessions.reset(connection)
+    queries.study_sessions.reset(connection, learner_id)
     return {"message": "study history reset"}

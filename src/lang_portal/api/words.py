@@ -24,7 +24,8 @@ class WordListQuery(SortedPageQuery):
 
 
 class WordItem(BaseModel):
-    """A word and how often it was answered right and wrong, over every session."""
+    """A word and how often the learner answered it right and wrong, over all their
+    sessions."""
 
     id: int
     kanji: str
@@ -62,15 +63,24 @@ class WordDetail(BaseModel):
     word: WordWithGroups
 
 
-@routes.get("/words", query=WordListQuery, response=WordList, legacy=True, errors=(400,))
-def list_words(connection: Connection, query: WordListQuery) -> dict[str, Any]:
-    """List words with their review counts, sorted by kanji, romaji, english or a count."""
+@routes.get(
+    "/words", query=WordListQuery, response=WordList, legacy=True, scoped=True, errors=(400,)
+)
+def list_words(connection: Connection, learner_id: int, query: WordListQuery) -> dict[str, Any]:
+    """List words with the learner's review counts, sorted by kanji, romaji, english or a
+    count."""
     total = queries.words.count(connection)
-    items = queries.words.page(connection, **query.window())
+    items = queries.words.page(connection, learner_id, **query.window())
     return {**legacy_page("words", items, total, query), "total_words": total}
 
 
-@routes.get("/words/<id:word_id>", response=WordDetail, legacy=True, errors=(404,))
-def get_word(connection: Connection, word_id: int) -> dict[str, Any]:
-    """Show one word, its review counts and its groups."""
-    return {"word": found(queries.words.get(connection, word_id), "word")}
+@routes.get(
+    "/words/<id:word_id>",
+    response=WordDetail,
+    legacy=True,
+    scoped=True,
+    errors=(404,),
+)
+def get_word(connection: Connection, learner_id: int, word_id: int) -> dict[str, Any]:
+    """Show one word, the learner's review counts of it and its groups."""
+    return {"word": found(queries.words.get(connection, learner_id, word_id), "word")}

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from lang_portal import idempotency
+from lang_portal import idempotency, identity
 from lang_portal.api import routing
 from lang_portal.api.routing import Route
 from lang_portal.openapi import operations
@@ -71,8 +71,12 @@ def _idempotency_parameter(policy: str) -> dict[str, Any]:
     }
 
 
-def build_document(routes: Iterable[Route] | None = None) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of ``routes`` (by default every route in the registry)."""
+def build_document(
+    routes: Iterable[Route] | None = None, auth_mode: str = identity.OPEN
+) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of ``routes`` (by default every route in the registry),
+    for a server in ``auth_mode`` (LANG_PORTAL_AUTH): ``open`` or ``accounts``."""
+    accounts = auth_mode == identity.ACCOUNTS
     routes = list(routing.routes.declared if routes is None else routes)
     schemas = Schemas(routes)
     policy = idempotency_policy()
@@ -83,13 +87,13 @@ def build_document(routes: Iterable[Route] | None = None) -> dict[str, Any]:
     for index, route in enumerate(routes):
         for path in route.paths():
             target = paths if alias_label(route, path) is None else aliases
-            operation = operations.operation(route, index, path, schemas, links[index])
+            operation = operations.operation(route, index, path, schemas, links[index], accounts)
             target.setdefault(openapi_path(path), {})[route.method.lower()] = operation
             tags.extend(operation["tags"])
     for path, item in aliases.items():
         paths.setdefault(path, {}).update(item)
 
-    error_names = sorted({status for route in routes for status in error_statuses(route)})
+    error_names = sorted({status for route in routes for status in error_statuses(route, accounts)})
     return {
         "openapi": OPENAPI_VERSION,
         "info": {
@@ -113,9 +117,7 @@ def build_document(routes: Iterable[Route] | None = None) -> dict[str, Any]:
                 "bearerAuth": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "Needed on writes only when the server sets "
-                    "LANG_PORTAL_API_TOKEN (then a write without it is a 401). With no token "
-                    "configured, the single-user default, writes are open.",
+                    "description": _BEARER[accounts],
                 }
             },
         },
@@ -131,6 +133,19 @@ def _tag_description(tag: str) -> str:
         )
     return f"Operations on `/api/{tag}`."
 
+
+_BEARER = {
+    False: "The `open` mode (this server's): every request acts as the default learner. "
+    "A token is needed on writes only when the server sets LANG_PORTAL_API_TOKEN (then a "
+    "write without it is a 401); with none configured, the single-user default, writes "
+    "are open.",
+    True: "The `accounts` mode (this server's): every operation needs a token, a "
+    "learner's own (from `lang-portal learners add` or `POST /api/learners`) or the "
+    "operator's LANG_PORTAL_API_TOKEN, which acts as the default learner. Roles: a "
+    "`learner` reads and writes only their own history; a `teacher` also manages "
+    "learners and reads any learner's history with `?learner_id=`. Nobody writes into "
+    "another learner's history, and another learner's study session is a 404.",
+}
 
 _INFO_DESCRIPTION = """\
 The HTTP API of lang-portal. Study activities (flashcards, typing tutors, ...) are launched \

@@ -21,8 +21,11 @@ _ERROR_MEANINGS: dict[int, str] = {
     400: "Bad request: malformed JSON, a missing or invalid field, a reference to a row "
     "that does not exist, a bad query parameter or a bad Idempotency-Key. `errors` "
     "points at each field to fix.",
-    401: "A write without `Authorization: Bearer <token>`, when the server has "
-    "LANG_PORTAL_API_TOKEN set.",
+    401: "No valid identity: in the `accounts` mode any request without a valid "
+    "`Authorization: Bearer <token>`; in the `open` mode a write without it, when the "
+    "server has LANG_PORTAL_API_TOKEN set. Comes with `WWW-Authenticate`.",
+    403: "The caller may not do this: a teacher-only operation asked by a learner, "
+    "`?learner_id=` naming another learner from a learner, or on a write from anyone.",
     404: "The resource named in the URL does not exist (ids are integers from 1 to "
     "9223372036854775807; anything else is a 404 too).",
     409: "A request with the same Idempotency-Key is still being processed; retry shortly.",
@@ -32,8 +35,8 @@ _ERROR_MEANINGS: dict[int, str] = {
     "accepts: about 4 KiB under `lang-portal serve`. gunicorn answers before lang-portal "
     "sees the request, so this body is HTML, not a Problem.",
     422: "This Idempotency-Key was already used with a different request.",
-    429: "Too many writes from this client address (LANG_PORTAL_RATE_LIMIT); wait for "
-    "`Retry-After` seconds.",
+    429: "Too many writes from this learner (in the `accounts` mode) or client address "
+    "(LANG_PORTAL_RATE_LIMIT); wait for `Retry-After` seconds.",
     500: "Server failure. The body carries no internals; quote `request_id` when reporting it.",
     503: "The database is unavailable; retry after `Retry-After` seconds.",
 }
@@ -109,17 +112,25 @@ def error_response(status: int) -> dict[str, Any]:
     return response
 
 
-def error_statuses(route: Route) -> list[int]:
-    """Every error status an operation can answer with, declared or implied by its features."""
+def error_statuses(route: Route, accounts: bool) -> list[int]:
+    """Every error status an operation can answer with, declared or implied by its features.
+
+    ``accounts``: the document is for the ``accounts`` mode, where every operation needs
+    an identity.
+    """
     statuses = set(route.errors) | set(GENERIC_ERRORS)
+    if accounts:
+        statuses.add(401)
+    if route.scoped or route.teacher_only:
+        statuses |= {400, 403}  # ?learner_id= that is no id, or not the caller's to name
+    if route.scoped and not route.write:
+        statuses.add(404)  # ?learner_id= naming no learner
     if RULE_ARGUMENT.search(route.rule):
         statuses.add(404)
     if route.query is not None or route.body is not None or route.idempotent:
         statuses.add(400)
-    if route.body is not None:
-        statuses.add(415)
-    if route.write:  # every write reads its body, so every write can be too large
-        statuses |= {401, 413, 429}
+    if route.write:  # every write reads its body: JSON only, within the size limit
+        statuses |= {400, 401, 413, 415, 429}
     if route.idempotent:
         statuses |= {409, 422}
     return sorted(statuses)

@@ -58,12 +58,29 @@ def links(route: Route, routes: Sequence[Route]) -> dict[str, Any]:
     return links
 
 
+# ?learner_id= on a learner-scoped read: see lang_portal.identity.subject.
+LEARNER_ID_PARAMETER = {
+    "name": "learner_id",
+    "in": "query",
+    "required": False,
+    "description": "Whose history to read: a teacher may name any learner; a learner only "
+    "themself (another id is a 403). Default: the caller.",
+    "schema": {"type": "integer", "minimum": 1, "maximum": 9223372036854775807},
+}
+
+
 def operation(
-    route: Route, index: int, path: str, schemas: Schemas, links: dict[str, Any]
+    route: Route,
+    index: int,
+    path: str,
+    schemas: Schemas,
+    links: dict[str, Any],
+    accounts: bool,
 ) -> dict[str, Any]:
     """The operation of route number ``index`` on one of its paths (canonical or alias).
 
     ``links`` are the route's :func:`links`, computed once for all of its paths.
+    ``accounts``: the document is for the ``accounts`` mode (see :mod:`lang_portal.identity`).
     """
     summary, description = _docstring(route)
     label = alias_label(route, path)
@@ -85,6 +102,8 @@ def operation(
     parameters = path_parameters(route.rule)
     if route.query is not None:
         parameters += query_parameters(schemas.query(index))
+    if route.scoped and not route.write:
+        parameters.append(LEARNER_ID_PARAMETER)
     if route.idempotent:
         parameters.append({"$ref": "#/components/parameters/IdempotencyKey"})
     if parameters:
@@ -103,12 +122,16 @@ def operation(
         }
 
     responses: dict[str, Any] = {str(route.status): _success(route, index, schemas, links)}
-    for status in error_statuses(route):
+    for status in error_statuses(route, accounts):
         responses[str(status)] = {"$ref": f"#/components/responses/{response_name(status)}"}
     document["responses"] = responses
 
-    if route.write:
+    if accounts:
+        document["security"] = [{"bearerAuth": []}]
+    elif route.write:
         document["security"] = [{}, {"bearerAuth": []}]
+    if route.teacher_only:
+        document["description"] = (description + " Teachers only.").strip()
     return document
 
 

@@ -29,7 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from lang_portal import db
+from lang_portal import db, identity
 
 log = logging.getLogger("lang_portal.pages")
 
@@ -122,6 +122,26 @@ def page_context() -> dict[str, Any]:
         "writes_need_token": bool(current_app.config.get("API_TOKEN")),
         "request_id": g.get("request_id"),
     }
+
+
+_ACCOUNTS_MODE_EXPLAINED = (
+    "This lang-portal keeps one study history per learner (LANG_PORTAL_AUTH=accounts), and "
+    "its pages cannot sign you in yet. Study activities and other programs use the API with "
+    "a learner's token, sent as Authorization: Bearer <token>. Ask your teacher for yours "
+    "(they create it with `lang-portal learners add` or `lang-portal learners token`); the "
+    "API is described at /api/docs."
+)
+
+
+@blueprint.before_request
+def pages_need_the_open_mode() -> ResponseReturnValue | None:
+    """In the accounts mode, every page explains that the API needs a token, and shows no
+    one's history: the pages have no sign-in yet."""
+    if not identity.accounts_mode():
+        return None
+    title = "Sign in with a token"
+    body = render_template("error.html", status=401, title=title, message=_ACCOUNTS_MODE_EXPLAINED)
+    return body, 401, identity.CHALLENGE
 
 
 @blueprint.after_request

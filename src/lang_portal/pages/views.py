@@ -1,7 +1,9 @@
 """The portal's pages: dashboard, words, groups, study activities, sessions and settings.
 
 Every view reads inside one read transaction, so each page shows one consistent
-snapshot, and reads only through :mod:`lang_portal.queries`, like the JSON API.
+snapshot, and reads only through :mod:`lang_portal.queries`, like the JSON API. The
+history shown is the caller's (:func:`lang_portal.identity.current`): in the open
+mode, the default learner's.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from flask import abort, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import Connection
 
-from lang_portal import db, links, queries
+from lang_portal import db, identity, links, queries
 from lang_portal.api.pagination import Pager
 from lang_portal.pages import blueprint
 from lang_portal.pages.chart import reviews_chart
@@ -41,6 +43,11 @@ def _found(row: Row | None, what: str, row_id: int) -> Row:
     return row
 
 
+def _learner_id() -> int:
+    """Whose history the pages show: the caller's."""
+    return identity.current(write=False).learner_id
+
+
 def _sorting(default_sort: str, headings: tuple[tuple[str, str], ...]) -> tuple[str, str]:
     """The (sort_by, order) asked for in the query string; a key must have a heading."""
     sort_by = choice(request.args, "sort_by", [key for key, _ in headings], default_sort)
@@ -57,12 +64,16 @@ def _list_page(
     listing: ModuleType, headings: tuple, default_sort: str, per_page: int, active: str
 ) -> ResponseReturnValue:
     """A sortable, paged list of every row of ``listing`` (queries.words or queries.groups),
-    rendered as ``{active}.html`` with the rows under the name ``active``."""
+    rendered as ``{active}.html`` with the rows under the name ``active``. The words
+    carry the caller's review counts."""
     sort_by, order = _sorting(default_sort, headings)
     number = page_number(request.args)
+    whose = (_learner_id(),) if listing is queries.words else ()
     with db.reading() as connection:
         pager = Pager(number, per_page, listing.count(connection))
-        rows = listing.page(connection, sort_by, order == "desc", pager.offset, pager.per_page)
+        rows = listing.page(
+            connection, *whose, sort_by, order == "desc", pager.offset, pager.per_page
+        )
     table = _table(sort_by, order, headings, pager)
     return render_template(f"{active}.html", active=active, **{active: rows}, **table)
 
@@ -71,10 +82,11 @@ def _list_page(
 def dashboard_page() -> ResponseReturnValue:
     """The dashboard: the learner's figures, the last session and reviews per day."""
     today = queries.dashboard.utc_now().date()
+    learner_id = _learner_id()
     with db.reading() as connection:
-        stats = queries.dashboard.stats(connection)
-        recent = queries.dashboard.recent_session(connection)
-        days = queries.progress.reviews_per_day(connection, today, CHART_DAYS)
+        stats = queries.dashboard.stats(connection, learner_id)
+        recent = queries.dashboard.recent_session(connection, learner_id)
+        days = queries.progress.reviews_per_day(connection, learner_id, today, CHART_DAYS)
     return render_template(
         "dashboard.html",
         active="dashboard",
@@ -103,7 +115,7 @@ def words_page() -> ResponseReturnValue:
 def word_page(word_id: int) -> ResponseReturnValue:
     """One word: its reading, meaning, review counts and groups."""
     with db.reading() as connection:
-        word = _found(queries.words.get(connection, word_id), "word", word_id)
+        word = _found(queries.words.get(connection, _learner_id(), word_id), "word", word_id)
     return render_template("word.html", active="words", word=word)
 
 
@@ -116,7 +128,9 @@ def groups_page() -> ResponseReturnValue:
 def _group(connection: Connection, group_id: int) -> dict[str, Any]:
     """The group a page's URL names, with its sessions count, or the 404 page."""
     return _found(
-        queries.groups.get_with_sessions_count(connection, group_id), "word group", group_id
+        queries.groups.get_with_sessions_count(connection, _learner_id(), group_id),
+        "word group",
+        group_id,
     )
 
 
@@ -129,10 +143,16 @@ def group_page(group_id: int) -> ResponseReturnValue:
         group = _group(connection, group_id)
         pager = Pager(number, GROUP_WORDS_PER_PAGE, group["word_count"])
         items = queries.words.group_page(
-            connection, group_id, sort_by, order == "desc", pager.offset, pager.per_page
+            connection,
+            _learner_id(),
+            group_id,
+            sort_by,
+            order == "desc",
+            pager.offset,
+            pager.per_page,
         )
         recent = queries.study_sessions.group_page(
-            connection, group_id, "created_at", True, 0, RECENT_SESSIONS
+            connection, _learner_id(), group_id, "created_at", True, 0, RECENT_SESSIONS
         )
         activities = queries.study_activities.all_activities(connection, links.base_url())
     return render_template(
@@ -155,7 +175,7 @@ def group_sessions_page(group_id: int) -> ResponseReturnValue:
         group = _group(connection, group_id)
         pager = Pager(number, SESSIONS_PER_PAGE, group["sessions_count"])
         items = queries.study_sessions.group_page(
-            connection, group_id, "created_at", True, pager.offset, pager.per_page
+            connection, _learner_id(), group_id, "created_at", True, pager.offset, pager.per_page
         )
     return render_template(
         "group_sessions.html", active="groups", group=group, sessions=items, pager=pager
@@ -184,10 +204,10 @@ def study_activity_page(study_activity_id: int) -> ResponseReturnValue:
         pager = Pager(
             number,
             SESSIONS_PER_PAGE,
-            queries.study_activities.sessions_count(connection, study_activity_id),
+            queries.study_activities.sessions_count(connection, _learner_id(), study_activity_id),
         )
         items = queries.study_sessions.activity_page(
-            connection, study_activity_id, pager.offset, pager.per_page
+            connection, _learner_id(), study_activity_id, pager.offset, pager.per_page
         )
     chosen = request.args.get("group_id", "")
     return render_template(
@@ -206,8 +226,10 @@ def sessions_page() -> ResponseReturnValue:
     """Every study session, newest first."""
     number = page_number(request.args)
     with db.reading() as connection:
-        pager = Pager(number, SESSIONS_PER_PAGE, queries.progress.sessions_count(connection))
-        items = queries.study_sessions.page(connection, pager.offset, pager.per_page)
+        pager = Pager(
+            number, SESSIONS_PER_PAGE, queries.progress.sessions_count(connection, _learner_id())
+        )
+        items = queries.study_sessions.page(connection, _learner_id(), pager.offset, pager.per_page)
     return render_template("sessions.html", active="sessions", sessions=items, pager=pager)
 
 
@@ -217,12 +239,16 @@ def session_page(study_session_id: int) -> ResponseReturnValue:
     number = page_number(request.args)
     with db.reading() as connection:
         study_session = _found(
-            queries.study_sessions.get(connection, study_session_id),
+            queries.study_sessions.get(connection, _learner_id(), study_session_id),
             "study session",
             study_session_id,
         )
         reviewed, total = queries.study_sessions.reviewed_words(
-            connection, study_session_id, Pager(number, WORDS_PER_PAGE).offset, WORDS_PER_PAGE
+            connection,
+            _learner_id(),
+            study_session_id,
+            Pager(number, WORDS_PER_PAGE).offset,
+            WORDS_PER_PAGE,
         )
     return render_template(
         "session.html",
@@ -237,7 +263,7 @@ def session_page(study_session_id: int) -> ResponseReturnValue:
 def settings_page() -> ResponseReturnValue:
     """Settings: how much study history there is, and a confirmed reset of it."""
     with db.reading() as connection:
-        totals = queries.progress.history_totals(connection)
+        totals = queries.progress.history_totals(connection, _learner_id())
     return render_template(
         "settings.html",
         active="settings",

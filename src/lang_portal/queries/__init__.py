@@ -9,6 +9,7 @@ exceptions of :mod:`lang_portal.queries.problems`.
 from lang_portal.queries import (
     dashboard,
     groups,
+    learners,
     problems,
     progress,
     reviews,
@@ -21,6 +22,7 @@ from lang_portal.queries import (
 __all__ = [
     "dashboard",
     "groups",
+    "learners",
     "problems",
     "progress",
     "reviews",

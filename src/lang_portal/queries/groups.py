@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, and_, func, select
 
 from lang_portal import schema
 from lang_portal.queries import sorting
@@ -40,23 +40,34 @@ def page(
     return [dict(row._mapping) for row in rows]
 
 
-def _one(connection: Connection, group_id: int, *columns: Any) -> dict[str, Any] | None:
-    """These columns of one group, or None when there is no such group."""
-    row = connection.execute(select(*columns).where(schema.groups.c.id == group_id)).one_or_none()
+def get(connection: Connection, group_id: int) -> dict[str, Any] | None:
+    """One group as ``{id, group_name, word_count}``, or None."""
+    row = connection.execute(select(*_COLUMNS).where(schema.groups.c.id == group_id)).one_or_none()
     return dict(row._mapping) if row else None
 
 
-def get(connection: Connection, group_id: int) -> dict[str, Any] | None:
-    """One group as ``{id, group_name, word_count}``, or None."""
-    return _one(connection, group_id, *_COLUMNS)
+def get_with_sessions_count(
+    connection: Connection, learner_id: int, group_id: int
+) -> dict[str, Any] | None:
+    """One group as ``{id, group_name, word_count, sessions_count}``, or None, where
+    ``sessions_count`` counts the learner's sessions of it.
 
-
-def get_with_sessions_count(connection: Connection, group_id: int) -> dict[str, Any] | None:
-    """One group as ``{id, group_name, word_count, sessions_count}``, or None.
-
-    For a page that shows the group and counts its sessions: one read of the row, not two.
+    For a page that shows the group and counts its sessions: one read, not two.
     """
-    return _one(connection, group_id, *_COLUMNS, schema.groups.c.sessions_count)
+    progress = schema.group_progress
+    row = connection.execute(
+        select(*_COLUMNS, func.coalesce(progress.c.sessions_count, 0).label("sessions_count"))
+        .select_from(
+            schema.groups.outerjoin(
+                progress,
+                and_(
+                    progress.c.group_id == schema.groups.c.id, progress.c.learner_id == learner_id
+                ),
+            )
+        )
+        .where(schema.groups.c.id == group_id)
+    ).one_or_none()
+    return dict(row._mapping) if row else None
 
 
 def all_names(connection: Connection) -> list[dict[str, Any]]:
@@ -67,8 +78,7 @@ def all_names(connection: Connection) -> list[dict[str, Any]]:
     return [dict(row._mapping) for row in rows]
 
 
-def sessions_count(connection: Connection, group_id: int) -> int | None:
-    """How many sessions were started for this group, from its counter; None if no such group."""
-    return connection.execute(
-        select(schema.groups.c.sessions_count).where(schema.groups.c.id == group_id)
-    ).scalar_one_or_none()
+def sessions_count(connection: Connection, learner_id: int, group_id: int) -> int | None:
+    """How many sessions the learner started for this group; None if no such group."""
+    group = get_with_sessions_count(connection, learner_id, group_id)
+    return group["sessions_count"] if group else None

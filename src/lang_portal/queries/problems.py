@@ -49,3 +49,15 @@ class UnknownWord(NotFound, what="word", id_name="word_id"):
     def __init__(self, word_id: int, index: int) -> None:
         super().__init__(word_id)
         self.index = index
+
+
+class UnknownLearner(NotFound, what="learner", id_name="learner_id"):
+    """No learner has this id."""
+
+
+class NameTaken(Exception):
+    """A learner already has this name (names are unique regardless of case)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"a learner named {name!r} already exists")
+        self.name = name

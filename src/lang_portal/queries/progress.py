@@ -1,20 +1,32 @@
-"""Queries for the learner's progress over time: reviews per UTC day, and history totals.
+"""Queries for a learner's progress: reviews per UTC day, history totals, words studied
+and mastered, and streaks.
 
-Both read the ``daily_activity`` counters (one row per UTC day with any activity),
-never the review history itself, so they cost the same however long the history is.
+Every figure reads counters kept by the writes (``daily_activity``, one row per learner
+and UTC day with any activity, and ``word_progress``, one row per learner and word
+reviewed), never the review history itself, so each costs the same however long the
+history is. The functions that take several learner ids answer a page of learners
+with one query each, not one per learner.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, and_, func, select
 
 from lang_portal import schema
 
+# A word is mastered after at least this many reviews with at least this share correct.
+MASTERY_MIN_REVIEWS = 5
+MASTERY_MIN_PERCENT_CORRECT = 80
 
-def reviews_per_day(connection: Connection, today: date, days: int = 30) -> list[dict[str, Any]]:
+
+def reviews_per_day(
+    connection: Connection, learner_id: int, today: date, days: int = 30
+) -> list[dict[str, Any]]:
     """One entry per UTC day, oldest first, for the ``days`` days ending with ``today``.
 
     Each entry is ``{day, reviews, correct}``; days without activity are zeros, so
@@ -23,37 +35,117 @@ def reviews_per_day(connection: Connection, today: date, days: int = 30) -> list
     if days < 1:
         raise ValueError("days must be at least 1")
     first = today - timedelta(days=days - 1)
+    day = schema.daily_activity.c
     rows = connection.execute(
-        select(
-            schema.daily_activity.c.day,
-            schema.daily_activity.c.reviews_count,
-            schema.daily_activity.c.correct_count,
-        ).where(schema.daily_activity.c.day >= first, schema.daily_activity.c.day <= today)
+        select(day.day, day.reviews_count, day.correct_count).where(
+            day.learner_id == learner_id, day.day >= first, day.day <= today
+        )
     )
     counted = {row.day: (row.reviews_count, row.correct_count) for row in rows}
     entries = []
     for offset in range(days):
-        day = first + timedelta(days=offset)
-        reviews, correct = counted.get(day, (0, 0))
-        entries.append({"day": day, "reviews": reviews, "correct": correct})
+        moment = first + timedelta(days=offset)
+        reviews, correct = counted.get(moment, (0, 0))
+        entries.append({"day": moment, "reviews": reviews, "correct": correct})
     return entries
 
 
-def history_totals(connection: Connection) -> dict[str, int]:
-    """How much study history is stored, ``{sessions, reviews, correct}``, summed over the
-    daily counters: the one place that adds them up, for the dashboard, the settings page
-    and the session lists' totals."""
-    row = connection.execute(
+def history_totals(connection: Connection, learner_id: int) -> dict[str, int]:
+    """How much study history a learner has, ``{sessions, reviews, correct}``, summed over
+    the daily counters: the one place that adds them up, for the dashboard, the settings
+    page and the session lists' totals."""
+    return history_totals_of(connection, [learner_id])[learner_id]
+
+
+def history_totals_of(
+    connection: Connection, learner_ids: Iterable[int]
+) -> dict[int, dict[str, int]]:
+    """:func:`history_totals` for several learners at once, by learner id."""
+    learner_ids = list(learner_ids)
+    day = schema.daily_activity.c
+    rows = connection.execute(
         select(
+            day.learner_id,
             *(
-                func.coalesce(func.sum(schema.daily_activity.c[f"{name}_count"]), 0).label(name)
+                func.sum(day[f"{name}_count"]).label(name)
                 for name in ("sessions", "reviews", "correct")
-            )
+            ),
         )
-    ).one()
-    return {"sessions": int(row.sessions), "reviews": int(row.reviews), "correct": int(row.correct)}
+        .where(day.learner_id.in_(learner_ids))
+        .group_by(day.learner_id)
+    )
+    totals = {learner_id: {"sessions": 0, "reviews": 0, "correct": 0} for learner_id in learner_ids}
+    for row in rows:
+        totals[row.learner_id] = {
+            "sessions": int(row.sessions),
+            "reviews": int(row.reviews),
+            "correct": int(row.correct),
+        }
+    return totals
 
 
-def sessions_count(connection: Connection) -> int:
-    """How many study sessions are stored, from the daily counters."""
-    return history_totals(connection)["sessions"]
+def sessions_count(connection: Connection, learner_id: int) -> int:
+    """How many study sessions a learner has, from the daily counters."""
+    return history_totals(connection, learner_id)["sessions"]
+
+
+def word_totals_of(connection: Connection, learner_ids: Iterable[int]) -> dict[int, dict[str, int]]:
+    """``{studied, mastered}`` words of each learner, by learner id.
+
+    Studied: words with at least one review. Mastered: at least
+    :data:`MASTERY_MIN_REVIEWS` reviews, :data:`MASTERY_MIN_PERCENT_CORRECT` % of them right.
+    """
+    learner_ids = list(learner_ids)
+    progress = schema.word_progress.c
+    reviews = progress.correct_count + progress.wrong_count
+    mastered = and_(
+        reviews >= MASTERY_MIN_REVIEWS,
+        progress.correct_count * 100 >= reviews * MASTERY_MIN_PERCENT_CORRECT,
+    )
+    rows = connection.execute(
+        select(
+            progress.learner_id,
+            func.count().filter(reviews > 0).label("studied"),
+            func.count().filter(mastered).label("mastered"),
+        )
+        .where(progress.learner_id.in_(learner_ids))
+        .group_by(progress.learner_id)
+    )
+    totals = {learner_id: {"studied": 0, "mastered": 0} for learner_id in learner_ids}
+    for row in rows:
+        totals[row.learner_id] = {"studied": row.studied, "mastered": row.mastered}
+    return totals
+
+
+def current_streak(days_with_sessions: Iterable[date], today: date) -> int:
+    """Consecutive days with a session, ending today, or yesterday when today has none yet.
+
+    ``days_with_sessions`` must be newest first; days after ``today`` are ignored.
+    Reading stops at the first gap.
+    """
+    streak = 0
+    expected = today
+    for day in days_with_sessions:
+        if day > today:
+            continue
+        if day == expected or (streak == 0 and day == today - timedelta(days=1)):
+            streak += 1
+            expected = day - timedelta(days=1)
+        else:
+            break
+    return streak
+
+
+def streaks_of(connection: Connection, learner_ids: Iterable[int], today: date) -> dict[int, int]:
+    """Each learner's :func:`current_streak` in UTC days, by learner id."""
+    learner_ids = list(learner_ids)
+    day = schema.daily_activity.c
+    rows = connection.execute(
+        select(day.learner_id, day.day)
+        .where(day.learner_id.in_(learner_ids), day.sessions_count > 0, day.day <= today)
+        .order_by(day.learner_id, day.day.desc())
+    )
+    days: dict[int, list[date]] = defaultdict(list)
+    for row in rows:
+        days[row.learner_id].append(row.day)
+    return {learner_id: current_streak(days[learner_id], today) for learner_id in learner_ids}

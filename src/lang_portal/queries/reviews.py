@@ -1,7 +1,8 @@
-"""Recording reviews of words in a study session.
+"""Recording a learner's reviews of words in one of their study sessions.
 
-A batch of reviews moves the counters that reads rely on (the session's, each word's
-and today's) in the same transaction as the review rows, all or nothing.
+A batch of reviews moves the counters that reads rely on (the session's, and the
+learner's for each word and for today) in the same transaction as the review rows,
+all or nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Integer, bindparam, case, insert, select, update
 
-from lang_portal import schema
+from lang_portal import db, schema
 from lang_portal.queries.problems import UnknownStudySession, UnknownWord
 from lang_portal.queries.study_sessions import count_day
 
@@ -23,7 +24,9 @@ _ADD_REVIEWS_TO_SESSION = (
     update(schema.study_sessions)
     .where(
         schema.study_sessions.c.id
-        == bindparam("counted_session_id", type_=schema.study_sessions.c.id.type)
+        == bindparam("counted_session_id", type_=schema.study_sessions.c.id.type),
+        schema.study_sessions.c.learner_id
+        == bindparam("owner_id", type_=schema.study_sessions.c.learner_id.type),
     )
     .values(
         review_items_count=schema.study_sessions.c.review_items_count
@@ -49,23 +52,32 @@ _INSERT_REVIEWS = insert(schema.word_review_items).returning(
     schema.word_review_items.c.word_id,
     schema.word_review_items.c.correct,
 )
-_ADD_TO_WORD_COUNTS = (
-    update(schema.words)
-    .where(schema.words.c.id == bindparam("counted_word_id"))
-    .values(
-        correct_count=schema.words.c.correct_count + bindparam("right", type_=Integer),
-        wrong_count=schema.words.c.wrong_count + bindparam("wrong", type_=Integer),
+
+
+def _count_words_statement(connection: Connection) -> Any:
+    """The upsert that adds right and wrong answers to a learner's row for a word."""
+    progress = schema.word_progress
+    upsert = db.upsert(connection, progress, ["learner_id", "word_id"])
+    return upsert.on_conflict_do_update(
+        index_elements=["learner_id", "word_id"],
+        set_={
+            name: progress.c[name] + upsert.excluded[name]
+            for name in ("correct_count", "wrong_count")
+        },
     )
-)
 
 
 def add_reviews(
-    connection: Connection, study_session_id: int, reviews: list[tuple[int, bool]]
+    connection: Connection,
+    learner_id: int,
+    study_session_id: int,
+    reviews: list[tuple[int, bool]],
 ) -> list[dict[str, Any]]:
-    """Record (word_id, correct) reviews in a session, all or nothing.
+    """Record (word_id, correct) reviews in one of the learner's sessions, all or nothing.
 
-    Raises UnknownStudySession when the session does not exist, and UnknownWord for
-    the first review (by index) whose word does not exist.
+    Raises UnknownStudySession when the learner has no such session (another learner's
+    is none of theirs), and UnknownWord for the first review (by index) whose word does
+    not exist.
     """
     now = datetime.now(UTC)
     correct_total = sum(1 for _, correct in reviews if correct)
@@ -73,6 +85,7 @@ def add_reviews(
         _ADD_REVIEWS_TO_SESSION,
         {
             "counted_session_id": study_session_id,
+            "owner_id": learner_id,
             "reviews": len(reviews),
             "right": correct_total,
             "wrong": len(reviews) - correct_total,
@@ -99,13 +112,18 @@ def add_reviews(
     # in id order: two batches locking the same words in different orders deadlock on
     # PostgreSQL (a set's order depends on insertion order).
     connection.execute(
-        _ADD_TO_WORD_COUNTS,
+        db.statement_for(connection, "count_words", _count_words_statement),
         [
-            {"counted_word_id": word_id, "right": right[word_id], "wrong": wrong[word_id]}
+            {
+                "learner_id": learner_id,
+                "word_id": word_id,
+                "correct_count": right[word_id],
+                "wrong_count": wrong[word_id],
+            }
             for word_id in sorted(word_ids)
         ],
     )
-    count_day(connection, now, sessions=0, reviews=len(reviews), correct=correct_total)
+    count_day(connection, learner_id, now, sessions=0, reviews=len(reviews), correct=correct_total)
     return [
         {
             "id": row.id,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, and_, func, select
 
 from lang_portal import schema
 
@@ -40,10 +40,20 @@ def get(connection: Connection, study_activity_id: int, public_url: str) -> dict
     return _shape(row, public_url) if row else None
 
 
-def sessions_count(connection: Connection, study_activity_id: int) -> int | None:
-    """Sessions started with this activity, from its counter (None: no such activity)."""
+def sessions_count(connection: Connection, learner_id: int, study_activity_id: int) -> int | None:
+    """How many sessions the learner started with this activity (None: no such activity)."""
+    activities = schema.study_activities
+    progress = schema.activity_progress
     return connection.execute(
-        select(schema.study_activities.c.sessions_count).where(
-            schema.study_activities.c.id == study_activity_id
+        select(func.coalesce(progress.c.sessions_count, 0))
+        .select_from(
+            activities.outerjoin(
+                progress,
+                and_(
+                    progress.c.study_activity_id == activities.c.id,
+                    progress.c.learner_id == learner_id,
+                ),
+            )
         )
+        .where(activities.c.id == study_activity_id)
     ).scalar_one_or_none()

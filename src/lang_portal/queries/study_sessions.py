@@ -1,7 +1,9 @@
-"""Queries for study sessions: start one, read them back, reset the history.
+"""Queries for study sessions: start one, read them back, reset a learner's history.
 
-Every write keeps the counters that reads rely on (per session, per word, per
-group, per activity and per UTC day) in the same transaction as the rows they
+Every session belongs to a learner, and every function here takes the learner's id:
+another learner's session is, to these queries, a session that does not exist.
+Every write keeps the counters that reads rely on (per session, and per learner:
+per word, group, activity and UTC day) in the same transaction as the rows they
 count, so a page of results never aggregates the review history. Recording
 reviews is :mod:`lang_portal.queries.reviews`.
 """
@@ -21,8 +23,8 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal,
     select,
-    update,
 )
 
 from lang_portal import db, schema
@@ -74,77 +76,111 @@ def select_sessions() -> Select[Any]:
     )
 
 
-# The write statements are built once, with bind parameters: building a statement costs
-# more than executing it, and POST /api/study-sessions is the hot path (see
-# docs/performance.md).
-_ADD_SESSION_TO_GROUP = (
-    update(schema.groups)
-    .where(schema.groups.c.id == bindparam("counted_group_id", type_=schema.groups.c.id.type))
-    .values(
-        sessions_count=schema.groups.c.sessions_count + 1,
-        last_session_at=bindparam("now", type_=schema.groups.c.last_session_at.type),
-    )
-)
-_ADD_SESSION_TO_ACTIVITY = (
-    update(schema.study_activities)
-    .where(
-        schema.study_activities.c.id
-        == bindparam("counted_activity_id", type_=schema.study_activities.c.id.type)
-    )
-    .values(sessions_count=schema.study_activities.c.sessions_count + 1)
-)
+# The write statements are built once per dialect, with bind parameters: building a
+# statement costs more than executing it, and POST /api/study-sessions is the hot path
+# (see docs/performance.md).
 _INSERT_SESSION = insert(schema.study_sessions).returning(schema.study_sessions.c.id)
 _DAY_COUNTS = ("sessions_count", "reviews_count", "correct_count")
-_COUNT_DAY: dict[str, Any] = {}  # dialect name -> the upsert into daily_activity
+
+
+def _count_day_statement(connection: Connection) -> Any:
+    upsert = db.upsert(connection, schema.daily_activity, ["learner_id", "day"])
+    return upsert.on_conflict_do_update(
+        index_elements=["learner_id", "day"],
+        set_={name: schema.daily_activity.c[name] + upsert.excluded[name] for name in _DAY_COUNTS},
+    )
 
 
 def count_day(
-    connection: Connection, now: datetime, sessions: int, reviews: int, correct: int
+    connection: Connection,
+    learner_id: int,
+    now: datetime,
+    sessions: int,
+    reviews: int,
+    correct: int,
 ) -> None:
-    """Add to the day's (UTC) row of daily_activity, creating it if needed.
+    """Add to the learner's row of daily_activity for the (UTC) day, creating it if needed.
 
     Every write that adds sessions or reviews calls it in the same transaction as its
     rows, so the per-day counters always match them.
     """
-    statement = _COUNT_DAY.get(connection.dialect.name)
-    if statement is None:
-        upsert = db.upsert(connection, schema.daily_activity, ["day"])
-        statement = _COUNT_DAY[connection.dialect.name] = upsert.on_conflict_do_update(
-            index_elements=["day"],
-            set_={
-                name: schema.daily_activity.c[name] + upsert.excluded[name] for name in _DAY_COUNTS
-            },
-        )
+    statement = db.statement_for(connection, "count_day", _count_day_statement)
     counts = {"sessions_count": sessions, "reviews_count": reviews, "correct_count": correct}
-    connection.execute(statement, {"day": now.date(), **counts})
+    connection.execute(statement, {"learner_id": learner_id, "day": now.date(), **counts})
 
 
-def create(connection: Connection, group_id: int, study_activity_id: int) -> dict[str, Any]:
-    """Start a study session for a group with an activity.
+def _count_group_statement(connection: Connection) -> Any:
+    """Add a session to the learner's row of group_progress, if the group exists: the
+    row is selected from ``groups``, so a missing group inserts and returns nothing."""
+    progress = schema.group_progress
+    group_id = bindparam("group_id", type_=schema.groups.c.id.type)
+    now = bindparam("now", type_=progress.c.last_session_at.type)
+    source = select(
+        bindparam("learner_id", type_=progress.c.learner_id.type),
+        schema.groups.c.id,
+        literal(1),
+        now,
+    ).where(schema.groups.c.id == group_id)
+    upsert = db.upsert(connection, progress, ["learner_id", "group_id"]).from_select(
+        ["learner_id", "group_id", "sessions_count", "last_session_at"], source
+    )
+    return upsert.on_conflict_do_update(
+        index_elements=["learner_id", "group_id"],
+        set_={"sessions_count": progress.c.sessions_count + 1, "last_session_at": now},
+    ).returning(progress.c.group_id)
 
-    The existence checks are the counter updates themselves, so they and the insert
-    are one transaction. Raises UnknownGroup, or else UnknownStudyActivity, when the
-    row does not exist; the group is checked first.
+
+def _count_activity_statement(connection: Connection) -> Any:
+    """As :func:`_count_group_statement`, for the activity's row of activity_progress."""
+    progress = schema.activity_progress
+    activities = schema.study_activities
+    source = select(
+        bindparam("learner_id", type_=progress.c.learner_id.type), activities.c.id, literal(1)
+    ).where(activities.c.id == bindparam("study_activity_id", type_=activities.c.id.type))
+    upsert = db.upsert(connection, progress, ["learner_id", "study_activity_id"]).from_select(
+        ["learner_id", "study_activity_id", "sessions_count"], source
+    )
+    return upsert.on_conflict_do_update(
+        index_elements=["learner_id", "study_activity_id"],
+        set_={"sessions_count": progress.c.sessions_count + 1},
+    ).returning(progress.c.study_activity_id)
+
+
+def create(
+    connection: Connection, learner_id: int, group_id: int, study_activity_id: int
+) -> dict[str, Any]:
+    """Start a study session of a learner for a group with an activity.
+
+    The existence checks are the learner's counter updates themselves, so they and
+    the insert are one transaction. Raises UnknownGroup, or else UnknownStudyActivity,
+    when the row does not exist; the group is checked first.
     """
     now = datetime.now(UTC)
     found_group = connection.execute(
-        _ADD_SESSION_TO_GROUP, {"counted_group_id": group_id, "now": now}
-    ).rowcount
-    if not found_group:
+        db.statement_for(connection, "count_group", _count_group_statement),
+        {"learner_id": learner_id, "group_id": group_id, "now": now},
+    ).first()
+    if found_group is None:
         raise UnknownGroup(group_id)
     found_activity = connection.execute(
-        _ADD_SESSION_TO_ACTIVITY, {"counted_activity_id": study_activity_id}
-    ).rowcount
-    if not found_activity:
+        db.statement_for(connection, "count_activity", _count_activity_statement),
+        {"learner_id": learner_id, "study_activity_id": study_activity_id},
+    ).first()
+    if found_activity is None:
         raise UnknownStudyActivity(study_activity_id)
-    # Neither row can vanish before the insert: on PostgreSQL each UPDATE above holds
-    # its row's lock until commit, so a concurrent DELETE waits (and a row deleted
-    # before it is not found: rowcount 0); SQLite runs one write transaction at a time.
+    # Neither row can vanish before the insert: on PostgreSQL the foreign keys of the
+    # rows just written hold a share lock on the group and the activity until commit,
+    # so a concurrent DELETE waits; SQLite runs one write transaction at a time.
     study_session_id = connection.execute(
         _INSERT_SESSION,
-        {"group_id": group_id, "study_activity_id": study_activity_id, "created_at": now},
+        {
+            "learner_id": learner_id,
+            "group_id": group_id,
+            "study_activity_id": study_activity_id,
+            "created_at": now,
+        },
     ).scalar_one()
-    count_day(connection, now, sessions=1, reviews=0, correct=0)
+    count_day(connection, learner_id, now, sessions=1, reviews=0, correct=0)
     return {
         "id": study_session_id,
         "session_id": study_session_id,
@@ -154,9 +190,9 @@ def create(connection: Connection, group_id: int, study_activity_id: int) -> dic
     }
 
 
-def count(connection: Connection) -> int:
-    """How many sessions are stored: :func:`queries.progress.sessions_count`."""
-    return progress.sessions_count(connection)
+def count(connection: Connection, learner_id: int) -> int:
+    """How many sessions the learner has: :func:`queries.progress.sessions_count`."""
+    return progress.sessions_count(connection, learner_id)
 
 
 def _page_of_sessions(
@@ -183,62 +219,77 @@ def _page_of_sessions(
     return select_sessions().where(schema.study_sessions.c.id.in_(ids)).order_by(*ordering)
 
 
-def page(connection: Connection, offset: int, limit: int) -> list[dict[str, Any]]:
-    """A page of sessions, newest first."""
-    rows = connection.execute(_page_of_sessions((), NEWEST_FIRST, offset, limit))
+def _of_learner(learner_id: int, *where: ColumnElement[bool]) -> tuple[ColumnElement[bool], ...]:
+    """The conditions of a session list: the learner's sessions, and these conditions."""
+    return (schema.study_sessions.c.learner_id == learner_id, *where)
+
+
+def page(connection: Connection, learner_id: int, offset: int, limit: int) -> list[dict[str, Any]]:
+    """A page of the learner's sessions, newest first."""
+    rows = connection.execute(
+        _page_of_sessions(_of_learner(learner_id), NEWEST_FIRST, offset, limit)
+    )
     return [dict(row._mapping) for row in rows]
 
 
 def group_page(
     connection: Connection,
+    learner_id: int,
     group_id: int,
     sort_by: str,
     descending: bool,
     offset: int,
     limit: int,
 ) -> list[dict[str, Any]]:
-    """A page of one group's sessions, sorted by a whitelisted key and then by id.
+    """A page of the learner's sessions of one group, sorted by a whitelisted key and then
+    by id.
 
     Items carry ``study_activity_id`` as well as ``activity_id``. The total is the
-    group's ``sessions_count`` counter. Sorting by start time walks the
-    (group_id, created_at) index; the other keys sort the group's sessions.
+    learner's ``group_progress.sessions_count``. Sorting by start time walks the
+    (learner_id, group_id, created_at) index; the other keys sort those sessions.
     """
     column = GROUP_SORT_COLUMNS[sort_by]
     ordering = sorting.ordering(column, schema.study_sessions.c.id, descending)
     # Names of groups and activities are sorted on the joined rows.
     joined = getattr(column, "table", schema.study_sessions) is not schema.study_sessions
-    statement = _page_of_sessions(
-        (schema.study_sessions.c.group_id == group_id,), ordering, offset, limit, joined
-    )
+    where = _of_learner(learner_id, schema.study_sessions.c.group_id == group_id)
+    statement = _page_of_sessions(where, ordering, offset, limit, joined)
     rows = connection.execute(statement)
     return [{**row._mapping, "study_activity_id": row.activity_id} for row in rows]
 
 
 def activity_page(
-    connection: Connection, study_activity_id: int, offset: int, limit: int
+    connection: Connection, learner_id: int, study_activity_id: int, offset: int, limit: int
 ) -> list[dict[str, Any]]:
-    """A page of the sessions started with one activity, newest first.
+    """A page of the learner's sessions started with one activity, newest first.
 
-    Walks the (study_activity_id, created_at) index; the total is the activity's
-    ``sessions_count`` counter.
+    Walks the (learner_id, study_activity_id, created_at) index; the total is the
+    learner's ``activity_progress.sessions_count``.
     """
-    where = (schema.study_sessions.c.study_activity_id == study_activity_id,)
+    where = _of_learner(learner_id, schema.study_sessions.c.study_activity_id == study_activity_id)
     rows = connection.execute(_page_of_sessions(where, NEWEST_FIRST, offset, limit))
     return [dict(row._mapping) for row in rows]
 
 
-def get(connection: Connection, study_session_id: int) -> dict[str, Any] | None:
-    """One session with its group and activity names, or None."""
+def get(connection: Connection, learner_id: int, study_session_id: int) -> dict[str, Any] | None:
+    """One of the learner's sessions with its group and activity names, or None (also
+    when the session is another learner's)."""
     row = connection.execute(
-        select_sessions().where(schema.study_sessions.c.id == study_session_id)
+        select_sessions().where(
+            *_of_learner(learner_id, schema.study_sessions.c.id == study_session_id)
+        )
     ).one_or_none()
     return dict(row._mapping) if row else None
 
 
 def reviewed_words(
-    connection: Connection, study_session_id: int, offset: int, limit: int
+    connection: Connection, learner_id: int, study_session_id: int, offset: int, limit: int
 ) -> tuple[list[dict[str, Any]], int]:
-    """Words reviewed in a session, with that session's correct/wrong counts, and their total."""
+    """Words reviewed in one of the learner's sessions, with that session's correct/wrong
+    counts, and their total (none for another learner's session)."""
+    owned = select(schema.study_sessions.c.id).where(
+        *_of_learner(learner_id, schema.study_sessions.c.id == study_session_id)
+    )
     correct = func.sum(cast(schema.word_review_items.c.correct, Integer))
     per_word = (
         select(
@@ -246,7 +297,7 @@ def reviewed_words(
             correct.label("correct_count"),
             (func.count() - correct).label("wrong_count"),
         )
-        .where(schema.word_review_items.c.study_session_id == study_session_id)
+        .where(schema.word_review_items.c.study_session_id.in_(owned))
         .group_by(schema.word_review_items.c.word_id)
         .subquery()
     )
@@ -268,18 +319,23 @@ def reviewed_words(
     return [dict(row._mapping) for row in rows], total
 
 
-def reset(connection: Connection) -> None:
-    """Delete every session and review and zero the counters; words, groups and activities stay."""
-    # Rows are locked in the order create() and reviews.add_reviews() lock them (groups and
-    # activities, then sessions, words, days, keys), so that on PostgreSQL a reset
-    # waits for concurrent writes instead of deadlocking with them. Groups are locked in
-    # id order first: a whole-table UPDATE visits rows in storage order, which differs
-    # between two concurrent resets. (SQLite has no FOR UPDATE and needs none.)
-    connection.execute(select(schema.groups.c.id).order_by(schema.groups.c.id).with_for_update())
-    connection.execute(update(schema.groups).values(sessions_count=0, last_session_at=None))
-    connection.execute(update(schema.study_activities).values(sessions_count=0))
-    connection.execute(delete(schema.word_review_items))
-    connection.execute(delete(schema.study_sessions))
-    connection.execute(update(schema.words).values(correct_count=0, wrong_count=0))
-    connection.execute(delete(schema.daily_activity))
-    connection.execute(delete(schema.idempotency_keys))
+def reset(connection: Connection, learner_id: int) -> None:
+    """Delete the learner's sessions, reviews and counters; nobody else's history, and
+    not the vocabulary (words, groups, activities), changes."""
+    # The caller holds the learner's row lock (queries.learners.touch, taken first by
+    # every write), so on PostgreSQL no other write of this learner runs meanwhile.
+    sessions = select(schema.study_sessions.c.id).where(*_of_learner(learner_id))
+    connection.execute(
+        delete(schema.word_review_items).where(
+            schema.word_review_items.c.study_session_id.in_(sessions)
+        )
+    )
+    for table in (
+        schema.study_sessions,
+        schema.word_progress,
+        schema.group_progress,
+        schema.activity_progress,
+        schema.daily_activity,
+        schema.idempotency_keys,
+    ):
+        connection.execute(delete(table).where(table.c.learner_id == learner_id))
