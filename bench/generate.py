@@ -1,31 +1,42 @@
 """Fill a lang-portal database with a long study history, for the benchmark.
 
     python bench/generate.py --database-url sqlite:////tmp/lp-1m.db \\
-        --sessions 1000000 --reviews-per-session 10 --seed 1
+        --sessions 1000000 --reviews-per-session 10 --learners 1000 --seed 1
 
 The database is migrated and seeded first (the same code as ``lang-portal init-db``),
 then N study sessions spread over the last 365 days and N x K reviews are bulk-loaded.
 Each session gets K reviews of words from its own group, recorded as one batch a few
 minutes after it started, which is what POST /api/study-sessions/<id>/review does.
 
-Every counter the API keeps (per word, session, group, activity and UTC day) is
-computed here while the rows are generated and written at the end, so the database
-is exactly what the API would have left behind; tests/test_counters.py checks that
-against a recomputation from the raw rows. The same seed gives the same rows.
+``--learners L`` spreads the sessions over L learners: the default learner (id 1, a
+teacher, made by the migration) and learners 2..L, added here as ``learner-0002``, ...
+with the role ``learner`` and no token. Each session's learner is drawn uniformly from
+the seed; with L = 1 (the default) every session is the default learner's and the rows
+are the same as before learners existed.
+
+Every counter the API keeps (per session, and per learner: per word, group, activity
+and UTC day, and the learner's last_active_at) is computed here while the rows are
+generated and written at the end, so the database is exactly what the API would have
+left behind; ``--check`` compares every counter table with a recomputation from the
+raw rows in SQL, and tests/test_counters.py holds the generator to the same. The same
+seed gives the same rows.
 
 Sessions are written with executemany; their reviews are expanded by the database
 itself (INSERT ... SELECT from per-group pools of random draws, see ReviewPools), so
 10M review rows never pass through Python. Rows arrive in id order, so the indexes stay
-in place: appending to them is cheaper than rebuilding them afterwards. SQLite is
+in place: appending to them is cheaper than rebuilding them afterwards (the session
+indexes, which start with the learner, grow at one end per learner: 1M sessions over
+1,000 learners loaded in 42 s here, where the code before learners took 29 s). SQLite is
 loaded with ``synchronous=OFF`` and ``journal_mode=OFF`` (a crash during the load
 leaves a broken file: run it again) and returned to WAL at the end; the service itself
 never runs like that. PostgreSQL is loaded with COPY. The history must
-be empty: run ``POST /api/study-sessions/reset`` or use a fresh database.
+be empty and, with L > 1, the default learner the only one: use a fresh database.
 """
 
 from __future__ import annotations
 
 import random
+import re
 import sys
 import time
 from collections import Counter, defaultdict
@@ -39,6 +50,7 @@ from sqlalchemy import Engine, func, select
 
 from lang_portal import db, schema, settings
 from lang_portal.cli import prepare_database
+from lang_portal.queries.learners import DEFAULT_LEARNER_ID, name_key
 
 HISTORY = timedelta(days=365)
 # Reviews are recorded this many seconds after their session started.
@@ -51,17 +63,24 @@ CHUNK = 20_000
 
 @dataclass
 class Counters:
-    """Every counter the API keeps, accumulated while rows are generated."""
+    """Every counter the API keeps, per learner, accumulated while rows are generated."""
 
-    word_answers: Counter[tuple[int, int]] = field(default_factory=Counter)
-    group_sessions: Counter[int] = field(default_factory=Counter)
-    group_last_session: dict[int, str] = field(default_factory=dict)
-    activity_sessions: Counter[int] = field(default_factory=Counter)
-    day_sessions: Counter[str] = field(default_factory=Counter)
-    day_reviews: Counter[str] = field(default_factory=Counter)
-    day_correct: Counter[str] = field(default_factory=Counter)
-    # (group, pool offset) -> how many sessions reviewed that slice of the group's pool.
-    slices: Counter[tuple[int, int]] = field(default_factory=Counter)
+    # learner -> {word_id * 2 + (0 if right else 1): answers}, from :func:`count_word_answers`.
+    word_answers: dict[int, dict[int, int]] = field(default_factory=dict)
+    # (learner, group) -> sessions, and when the newest started.
+    group_sessions: Counter[tuple[int, int]] = field(default_factory=Counter)
+    group_last_session: dict[tuple[int, int], str] = field(default_factory=dict)
+    # (learner, activity) -> sessions.
+    activity_sessions: Counter[tuple[int, int]] = field(default_factory=Counter)
+    # (learner, UTC day) -> sessions started, reviews and right answers recorded that day.
+    day_sessions: Counter[tuple[int, str]] = field(default_factory=Counter)
+    day_reviews: Counter[tuple[int, str]] = field(default_factory=Counter)
+    day_correct: Counter[tuple[int, str]] = field(default_factory=Counter)
+    # learner -> the time of their last write (a new session or a review batch).
+    last_active: dict[int, str] = field(default_factory=dict)
+    # (learner, group, pool offset) -> how many of the learner's sessions reviewed that
+    # slice of the group's pool.
+    slices: Counter[tuple[int, int, int]] = field(default_factory=Counter)
 
 
 _EPOCH = datetime(1970, 1, 1)
@@ -123,6 +142,7 @@ def generate_sessions(
     rng: random.Random,
     starts: list[int],
     now_us: int,
+    learners: int,
     group_ids: list[int],
     activity_ids: list[int],
     pools: ReviewPools,
@@ -132,34 +152,46 @@ def generate_sessions(
     """Yield study_sessions rows, CHUNK at a time, with their counters; update ``counters``.
 
     ``starts`` are the sessions' start times in microseconds since the epoch, sorted,
-    so ids (from 1) grow with time as they do when the API creates sessions.
+    so ids (from 1) grow with time as they do when the API creates sessions. Each
+    session belongs to a learner drawn uniformly from 1..``learners``; with one learner
+    nothing is drawn, so the rows are those of a database without learners.
     """
     timestamp = Timestamps()
     low, high = (seconds * 1_000_000 for seconds in REVIEW_DELAY_SECONDS)
+    last_active = counters.last_active
     for chunk_start in range(0, len(starts), CHUNK):
         rows: list[tuple[Any, ...]] = []
         for offset, start_us in enumerate(starts[chunk_start : chunk_start + CHUNK]):
             study_session_id = chunk_start + offset + 1
             group_id = rng.choice(group_ids)
             activity_id = rng.choice(activity_ids)
+            learner_id = rng.randrange(learners) + 1 if learners > 1 else 1
             started = timestamp(start_us)
-            counters.group_sessions[group_id] += 1
-            counters.group_last_session[group_id] = started  # starts are sorted
-            counters.activity_sessions[activity_id] += 1
-            counters.day_sessions[started[:10]] += 1
+            learner_group = (learner_id, group_id)
+            counters.group_sessions[learner_group] += 1
+            counters.group_last_session[learner_group] = started  # starts are sorted
+            counters.activity_sessions[learner_id, activity_id] += 1
+            counters.day_sessions[learner_id, started[:10]] += 1
             if k == 0:
-                rows.append((study_session_id, group_id, activity_id, started, 0, 0, 0, None))
+                last_active[learner_id] = started  # starts are sorted
+                rows.append(
+                    (study_session_id, learner_id, group_id, activity_id, started, 0, 0, 0, None)
+                )
                 continue
+            # Review times are not sorted: a batch comes 30 s to 15 min after its start.
             reviewed = timestamp(min(start_us + rng.randrange(low, high), now_us))
+            if reviewed > last_active.get(learner_id, ""):
+                last_active[learner_id] = reviewed
             at = pools.offset(study_session_id)
-            counters.slices[group_id, at] += 1
+            counters.slices[learner_id, group_id, at] += 1
             correct = sum(pools.answers[group_id][at : at + k])
-            day = reviewed[:10]
-            counters.day_reviews[day] += k
-            counters.day_correct[day] += correct
+            learner_day = (learner_id, reviewed[:10])
+            counters.day_reviews[learner_day] += k
+            counters.day_correct[learner_day] += correct
             rows.append(
                 (
                     study_session_id,
+                    learner_id,
                     group_id,
                     activity_id,
                     started,
@@ -173,17 +205,35 @@ def generate_sessions(
 
 
 def count_word_answers(pools: ReviewPools, k: int, counters: Counters) -> None:
-    """Per (word, answer), how many reviews the sessions' pool slices add up to."""
-    for (group_id, at), sessions in counters.slices.items():
-        drawn = zip(
-            pools.words[group_id][at : at + k], pools.answers[group_id][at : at + k], strict=True
-        )
-        for pair, n in Counter(drawn).items():
-            counters.word_answers[pair] += n * sessions
+    """Per learner and (word, answer), how many reviews their sessions' pool slices add up to.
+
+    A slice's answers are counted once per (group, offset) and then added, times the
+    number of sessions, to each learner that reviewed it.
+    """
+    drawn_by_slice: dict[tuple[int, int], tuple[tuple[int, int], ...]] = {}
+    word_answers = counters.word_answers
+    for (learner_id, group_id, at), sessions in counters.slices.items():
+        drawn = drawn_by_slice.get((group_id, at))
+        if drawn is None:
+            pairs = zip(
+                pools.words[group_id][at : at + k],
+                pools.answers[group_id][at : at + k],
+                strict=True,
+            )
+            drawn = drawn_by_slice[group_id, at] = tuple(
+                (word_id * 2 + (0 if answer else 1), n)
+                for (word_id, answer), n in Counter(pairs).items()
+            )
+        answers = word_answers.get(learner_id)
+        if answers is None:
+            answers = word_answers[learner_id] = defaultdict(int)
+        for index, n in drawn:
+            answers[index] += n * sessions
 
 
 SESSION_COLUMNS = (
     "id",
+    "learner_id",
     "group_id",
     "study_activity_id",
     "created_at",
@@ -269,10 +319,11 @@ class PostgresSink:
         self.driver.execute("COMMIT")
 
     def finish(self) -> None:
-        self.driver.execute(
-            "SELECT setval(pg_get_serial_sequence('study_sessions', 'id'),"
-            " (SELECT max(id) FROM study_sessions))"
-        )
+        for table in ("study_sessions", "learners"):
+            self.driver.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"  # noqa: S608
+                f" (SELECT max(id) FROM {table}))"
+            )
         self.driver.execute("VACUUM ANALYZE")  # what autovacuum would soon do
         self.raw.close()
 
@@ -289,39 +340,68 @@ def _utc(value: str | None, dialect: str) -> str | None:
     return value + "+00"
 
 
+PROGRESS_TABLES = ("word_progress", "group_progress", "activity_progress", "daily_activity")
+
+
 def write_counters(sink: Any, counters: Counters, dialect: str) -> None:
-    """Set every counter the API keeps from what was generated (the history was empty)."""
-    sink.execute("UPDATE words SET correct_count = 0, wrong_count = 0")
-    per_word: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-    for (word_id, correct), n in counters.word_answers.items():
-        per_word[word_id][0 if correct else 1] += n
-    sink.executemany(
-        "UPDATE words SET correct_count = ?, wrong_count = ? WHERE id = ?",
-        [(right, wrong, word_id) for word_id, (right, wrong) in per_word.items()],
+    """Write every counter the API keeps from what was generated (the history was empty).
+
+    A learner has a row in a progress table only where they have activity, as the API
+    leaves it: a word they reviewed, a group or activity they started a session with,
+    a day they wrote on.
+    """
+    for table in PROGRESS_TABLES:
+        sink.execute(f"DELETE FROM {table}")  # noqa: S608
+    word_rows = []
+    for learner_id, answers in sorted(counters.word_answers.items()):
+        for word_id in sorted({index // 2 for index in answers}):
+            word_rows.append(
+                (learner_id, word_id, answers.get(word_id * 2, 0), answers.get(word_id * 2 + 1, 0))
+            )
+    sink.write(
+        "word_progress", ("learner_id", "word_id", "correct_count", "wrong_count"), word_rows
     )
-    sink.execute("UPDATE groups SET sessions_count = 0, last_session_at = NULL")
-    sink.executemany(
-        "UPDATE groups SET sessions_count = ?, last_session_at = ? WHERE id = ?",
+    sink.write(
+        "group_progress",
+        ("learner_id", "group_id", "sessions_count", "last_session_at"),
         [
-            (n, _utc(counters.group_last_session[group_id], dialect), group_id)
-            for group_id, n in counters.group_sessions.items()
+            (*key, n, _utc(counters.group_last_session[key], dialect))
+            for key, n in sorted(counters.group_sessions.items())
         ],
     )
-    sink.execute("UPDATE study_activities SET sessions_count = 0")
-    sink.executemany(
-        "UPDATE study_activities SET sessions_count = ? WHERE id = ?",
-        [(n, activity_id) for activity_id, n in counters.activity_sessions.items()],
+    sink.write(
+        "activity_progress",
+        ("learner_id", "study_activity_id", "sessions_count"),
+        [(*key, n) for key, n in sorted(counters.activity_sessions.items())],
     )
-    sink.execute("DELETE FROM daily_activity")
     days = sorted(set(counters.day_sessions) | set(counters.day_reviews))
     sink.write(
         "daily_activity",
-        ("day", "sessions_count", "reviews_count", "correct_count"),
+        ("learner_id", "day", "sessions_count", "reviews_count", "correct_count"),
         [
-            (day, counters.day_sessions[day], counters.day_reviews[day], counters.day_correct[day])
-            for day in days
+            (*key, counters.day_sessions[key], counters.day_reviews[key], counters.day_correct[key])
+            for key in days
         ],
     )
+    sink.executemany(
+        "UPDATE learners SET last_active_at = ? WHERE id = ?",
+        [
+            (_utc(at, dialect), learner_id)
+            for learner_id, at in sorted(counters.last_active.items())
+        ],
+    )
+
+
+def learner_rows(learners: int, created_at: str) -> list[tuple[Any, ...]]:
+    """Rows of learners 2..``learners`` (1, the default learner, is the migration's)."""
+    rows = []
+    for learner_id in range(DEFAULT_LEARNER_ID + 1, learners + 1):
+        name = f"learner-{learner_id:04d}"
+        rows.append((learner_id, name, name_key(name), "learner", created_at))
+    return rows
+
+
+LEARNER_COLUMNS = ("id", "name", "name_key", "role", "created_at")
 
 
 POOL_TABLE = (
@@ -342,8 +422,12 @@ EXPAND_REVIEWS = (
 )
 
 
-def _read_vocabulary(engine: Engine) -> tuple[dict[int, list[int]], list[int]]:
-    """Each group's word ids and every activity id; refuses a database with history."""
+def _read_vocabulary(engine: Engine, learners: int) -> tuple[dict[int, list[int]], list[int]]:
+    """Each group's word ids and every activity id.
+
+    Refuses a database with history, and one with learners besides the default
+    learner when more are to be added.
+    """
     with db.reading(engine) as connection:
         existing = connection.execute(
             select(func.count()).select_from(schema.study_sessions)
@@ -351,6 +435,13 @@ def _read_vocabulary(engine: Engine) -> tuple[dict[int, list[int]], list[int]]:
         if existing:
             raise click.ClickException(
                 f"the database already holds {existing} study sessions; use a fresh one"
+            )
+        ids = connection.execute(select(schema.learners.c.id)).scalars().all()
+        if DEFAULT_LEARNER_ID not in ids:
+            raise click.ClickException("the default learner (id 1) is missing")
+        if learners > 1 and len(ids) > 1:
+            raise click.ClickException(
+                f"the database already has {len(ids)} learners; use a fresh one"
             )
         group_words: dict[int, list[int]] = defaultdict(list)
         for group_id, word_id in connection.execute(
@@ -376,17 +467,22 @@ def generate(
     sessions: int,
     reviews_per_session: int,
     seed: int,
+    learners: int = 1,
     progress: bool = True,
 ) -> dict[str, float]:
     """Migrate, seed and fill the database; returns what was written and how long it took.
 
-    Raises click.ClickException when the database already holds study sessions.
+    The sessions are spread over ``learners`` learners (see the module's docstring).
+    Raises click.ClickException when the database already holds study sessions, or
+    learners other than the default one while ``learners`` > 1.
     """
+    if learners < 1:
+        raise click.ClickException("there is at least one learner, the default one")
     began = time.perf_counter()
     k = reviews_per_session
     engine = db.create_engine_from_settings(settings.load({"DATABASE_URL": database_url}))
     prepare_database(engine)
-    group_words, activity_ids = _read_vocabulary(engine)
+    group_words, activity_ids = _read_vocabulary(engine, learners)
 
     rng = random.Random(seed)
     pools = ReviewPools.draw(rng, group_words, k)
@@ -397,6 +493,11 @@ def generate(
     dialect = engine.dialect.name
     engine.dispose()  # SQLite leaves WAL mode only when no other connection is open
     sink: Any = SqliteSink(engine) if dialect == "sqlite" else PostgresSink(engine)
+    # The learners exist from the start of the history on.
+    created_at = _utc(Timestamps()(now_us - span_us), dialect)
+    sink.begin()
+    sink.write("learners", LEARNER_COLUMNS, learner_rows(learners, created_at))
+    sink.commit()
     sink.execute(POOL_TABLE)
     sink.write(
         "review_pool",
@@ -412,16 +513,16 @@ def generate(
     slice_start = (ReviewPools.MULTIPLIER, pools.salt, pools.size)
     counters = Counters()
     chunks = generate_sessions(
-        rng, starts, now_us, sorted(group_words), activity_ids, pools, k, counters
+        rng, starts, now_us, learners, sorted(group_words), activity_ids, pools, k, counters
     )
     with click.progressbar(
         length=sessions,
-        label=f"Loading {sessions} sessions and {sessions * k} reviews",
+        label=f"Loading {sessions} sessions and {sessions * k} reviews of {learners} learners",
         file=sys.stderr if progress else None,
     ) as bar:
         for rows in chunks:
             if dialect != "sqlite":
-                rows = [(*r[:3], _utc(r[3], dialect), *r[4:7], _utc(r[7], dialect)) for r in rows]
+                rows = [(*r[:4], _utc(r[4], dialect), *r[5:8], _utc(r[8], dialect)) for r in rows]
             sink.begin()
             sink.write("study_sessions", SESSION_COLUMNS, rows)
             if k:
@@ -440,10 +541,91 @@ def generate(
     return {
         "sessions": sessions,
         "reviews": sessions * k,
+        "learners": learners,
         "load_seconds": round(loaded - began, 1),
         "counter_seconds": round(finished - loaded, 1),
         "total_seconds": round(finished - began, 1),
     }
+
+
+# Per counter table: (its rows, the same rows recomputed from study_sessions and
+# word_review_items). {right} and {wrong} are a review's 1/0 answer, {day:column} the
+# dialect's UTC day of a timestamp column.
+COUNTER_CHECKS = {
+    "study_sessions": (
+        "SELECT id, review_items_count, correct_count, wrong_count, last_review_at"
+        " FROM study_sessions",
+        "SELECT s.id, count(r.id), coalesce(sum({right}), 0), coalesce(sum({wrong}), 0),"
+        " max(r.created_at) FROM study_sessions AS s"
+        " LEFT JOIN word_review_items AS r ON r.study_session_id = s.id GROUP BY s.id",
+    ),
+    "word_progress": (
+        "SELECT learner_id, word_id, correct_count, wrong_count FROM word_progress",
+        "SELECT s.learner_id, r.word_id, sum({right}), sum({wrong}) FROM word_review_items AS r"
+        " JOIN study_sessions AS s ON s.id = r.study_session_id GROUP BY s.learner_id, r.word_id",
+    ),
+    "group_progress": (
+        "SELECT learner_id, group_id, sessions_count, last_session_at FROM group_progress",
+        "SELECT learner_id, group_id, count(*), max(created_at) FROM study_sessions"
+        " GROUP BY learner_id, group_id",
+    ),
+    "activity_progress": (
+        "SELECT learner_id, study_activity_id, sessions_count FROM activity_progress",
+        "SELECT learner_id, study_activity_id, count(*) FROM study_sessions"
+        " GROUP BY learner_id, study_activity_id",
+    ),
+    "daily_activity": (
+        "SELECT learner_id, day, sessions_count, reviews_count, correct_count FROM daily_activity",
+        "SELECT learner_id, day, sum(sessions), sum(reviews), sum(correct) FROM ("
+        " SELECT learner_id, {day:created_at} AS day, 1 AS sessions, 0 AS reviews, 0 AS correct"
+        " FROM study_sessions UNION ALL"
+        " SELECT s.learner_id, {day:r.created_at}, 0, 1, {right} FROM word_review_items AS r"
+        " JOIN study_sessions AS s ON s.id = r.study_session_id) AS e GROUP BY learner_id, day",
+    ),
+    # Every write sets the writer's last_active_at: a session's start, a batch's time.
+    "learners.last_active_at": (
+        "SELECT id, last_active_at FROM learners WHERE last_active_at IS NOT NULL",
+        "SELECT learner_id, max(at) FROM (SELECT learner_id, created_at AS at"
+        " FROM study_sessions UNION ALL SELECT learner_id, last_review_at FROM study_sessions"
+        " WHERE last_review_at IS NOT NULL) AS e GROUP BY learner_id",
+    ),
+}
+
+
+def _dialect_sql(sql: str, dialect: str) -> str:
+    """A COUNTER_CHECKS statement with its placeholders filled in for the dialect."""
+    sql = sql.replace("{right}", "CASE WHEN r.correct THEN 1 ELSE 0 END")
+    sql = sql.replace("{wrong}", "CASE WHEN NOT r.correct THEN 1 ELSE 0 END")
+    if dialect == "sqlite":
+        return re.sub(r"\{day:([\w.]+)\}", r"date(\1)", sql)
+    return re.sub(r"\{day:([\w.]+)\}", r"CAST((\1 AT TIME ZONE 'UTC') AS date)", sql)
+
+
+def check_counters(engine: Engine) -> dict[str, dict[str, int]]:
+    """Compare every counter table with a recomputation from the raw rows, in SQL.
+
+    Returns, per table, its rows, the rows recomputed, and how many of each have no
+    equal in the other (``missing``: recomputed but not in the table; ``extra``: in
+    the table but not recomputed). Exact when both are 0 and the row counts agree.
+    Meant for a database the generator filled (no resets, no idempotency replays).
+    """
+    dialect = engine.dialect.name
+    report = {}
+    with db.reading(engine) as connection:
+
+        def count(sql: str) -> int:
+            statement = f"SELECT count(*) FROM ({sql}) AS c"  # noqa: S608 (constants only)
+            return connection.exec_driver_sql(statement).scalar_one()
+
+        for name, (stored, recomputed) in COUNTER_CHECKS.items():
+            stored, recomputed = (_dialect_sql(sql, dialect) for sql in (stored, recomputed))
+            report[name] = {
+                "rows": count(stored),
+                "recomputed": count(recomputed),
+                "missing": count(f"{recomputed} EXCEPT {stored}"),
+                "extra": count(f"{stored} EXCEPT {recomputed}"),
+            }
+    return report
 
 
 @click.command()
@@ -453,14 +635,51 @@ def generate(
     "--reviews-per-session", type=click.IntRange(0, 500), required=True, help="Reviews each."
 )
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed.")
-def main(database_url: str, sessions: int, reviews_per_session: int, seed: int) -> None:
+@click.option(
+    "--learners",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Learners to spread the sessions over (1: the default learner only).",
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Afterwards, compare every counter table with a recomputation from the rows.",
+)
+def main(
+    database_url: str,
+    sessions: int,
+    reviews_per_session: int,
+    seed: int,
+    learners: int,
+    check: bool,
+) -> None:
     """Migrate, seed and fill a lang-portal database with a long study history."""
-    report = generate(database_url, sessions, reviews_per_session, seed)
+    report = generate(database_url, sessions, reviews_per_session, seed, learners)
     click.echo(
-        f"Loaded {report['sessions']} sessions and {report['reviews']} reviews in "
-        f"{report['total_seconds']} s (rows {report['load_seconds']} s, "
-        f"counters {report['counter_seconds']} s)."
+        f"Loaded {report['sessions']} sessions and {report['reviews']} reviews of "
+        f"{report['learners']} learners in {report['total_seconds']} s "
+        f"(rows {report['load_seconds']} s, counters {report['counter_seconds']} s)."
     )
+    if not check:
+        return
+    engine = db.create_engine_from_settings(settings.load({"DATABASE_URL": database_url}))
+    try:
+        results = check_counters(engine)
+    finally:
+        engine.dispose()
+    wrong = []
+    for name, result in results.items():
+        click.echo(
+            f"  {name}: {result['rows']} rows, {result['recomputed']} recomputed, "
+            f"{result['missing']} missing, {result['extra']} extra"
+        )
+        if result["missing"] or result["extra"] or result["rows"] != result["recomputed"]:
+            wrong.append(name)
+    if wrong:
+        raise click.ClickException(f"counters differ from the rows: {', '.join(wrong)}")
+    click.echo("Every counter equals its recomputation from the rows.")
 
 
 if __name__ == "__main__":
