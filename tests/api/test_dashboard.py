@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Table, func, select, update
 from lang_portal import schema
 from lang_portal.queries import dashboard as dashboard_queries
 from lang_portal.queries.learners import DEFAULT_LEARNER_ID
+from lang_portal.queries.progress import STREAK_WINDOW_DAYS
 from tests.conftest import count_rows
 
 STATS = "/api/dashboard/stats"
@@ -316,6 +317,16 @@ class TestStats:
         assert client.get(STATS).get_json()["current_streak"] == 40
         add_session(engine, now)
         assert client.get(STATS).get_json()["current_streak"] == 41
+
+    @pytest.mark.parametrize("days", [STREAK_WINDOW_DAYS - 1, STREAK_WINDOW_DAYS, 150])
+    def test_a_streak_as_long_as_the_window_or_longer(self, client, engine, freeze, days):
+        """A streak is first looked for in the last STREAK_WINDOW_DAYS days, then in all."""
+        now = at("2026-03-15T12:00:00")
+        freeze(now)
+        for days_ago in range(days):  # today and the days before it, no gap
+            add_session(engine, now - timedelta(days=days_ago))
+        add_session(engine, now - timedelta(days=days + 1))  # after a one-day gap
+        assert client.get(STATS).get_json()["current_streak"] == days
 
     def test_figures_after_api_writes_and_after_reset(self, client, engine):
         created = client.post("/api/study-sessions", json={"group_id": 5, "study_activity_id": 1})

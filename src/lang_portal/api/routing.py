@@ -187,17 +187,25 @@ def _serve_write(route: Route, view_args: dict[str, Any]) -> Response:
     if route.scoped:
         arguments["learner_id"] = identity.subject(caller, write=True)
 
-    def write(connection: Connection) -> Response:
+    def write(connection: Connection) -> Any:
         queries.learners.touch(connection, caller.learner_id, datetime.now(UTC))
-        return _render(route, route.view(connection, **arguments))
+        return route.view(connection, **arguments)
 
+    if key is None:
+        with db.writing() as connection:
+            result = write(connection)
+        # Serialised once the write lock is released: SQLite writers take turns on it.
+        return _render(route, result)
     with db.writing() as connection:
-        if key is None:
-            return write(connection)
         # The key first: a retry of a request still running gets its 409 at once,
-        # instead of waiting for the learner's row that the first request holds.
+        # instead of waiting for the learner's row that the first request holds. The
+        # response is stored with the work, so it is rendered inside the transaction.
         return idempotency.run_once(
-            connection, caller.learner_id, key, idempotency.fingerprint(payload), write
+            connection,
+            caller.learner_id,
+            key,
+            idempotency.fingerprint(payload),
+            lambda connection: _render(route, write(connection)),
         )
 
 
