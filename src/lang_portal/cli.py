@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -162,7 +161,7 @@ def list_learners() -> None:
     engine = _prepared_engine()
     with db.reading(engine) as connection:
         total = queries.learners.count(connection)
-        everyone = queries.learners.page(connection, 0, max(total, 1), _today())
+        everyone = queries.learners.page(connection, 0, max(total, 1))
     click.echo(f"{'id':>6}  {'role':<8} {'sessions':>8}  {'last active':<17} name")
     for learner in everyone:
         active = learner["last_active_at"]
@@ -187,7 +186,3 @@ def rotate_token(name: str) -> None:
         token = queries.learners.issue_token(connection, learner["id"])
     click.echo(f"New token for {learner['name']!r} (id {learner['id']}); earlier ones are revoked:")
     click.echo(token)
-
-
-def _today() -> date:
-    return datetime.now(UTC).date()

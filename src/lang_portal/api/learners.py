@@ -6,7 +6,6 @@ These writes take no Idempotency-Key: a stored response would keep the token.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -79,10 +78,6 @@ class NewToken(BaseModel):
     token: str
 
 
-def _today() -> Any:
-    return datetime.now(UTC).date()
-
-
 @routes.get("/me", response=Me)
 def get_me(connection: Connection) -> dict[str, Any]:
     """Show who the caller is: the default learner in the open mode."""
@@ -93,7 +88,7 @@ def get_me(connection: Connection) -> dict[str, Any]:
 @routes.get("/learners", query=PageQuery, response=LearnerPage, teacher_only=True)
 def list_learners(connection: Connection, query: PageQuery) -> dict[str, Any]:
     """List the learners, by id, with their progress."""
-    items = queries.learners.page(connection, query.offset, query.per_page, _today())
+    items = queries.learners.page(connection, query.offset, query.per_page)
     return page_body(items, queries.learners.count(connection), query)
 
 
@@ -124,7 +119,7 @@ def create_learner(connection: Connection, body: NewLearner) -> Reply:
 def get_learner(connection: Connection, learner_id: int) -> dict[str, Any]:
     """Show one learner and their progress: a teacher any, a learner only themself."""
     identity.require_self_or_teacher(identity.current(write=False), learner_id)
-    return found(queries.learners.get(connection, learner_id, _today()), "learner")
+    return found(queries.learners.get(connection, learner_id), "learner")
 
 
 @routes.post("/learners/<id:learner_id>/token", response=NewToken, status=201, errors=(403,))

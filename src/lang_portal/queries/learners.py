@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from lang_portal import db, schema
-from lang_portal.queries import progress
+from lang_portal.queries import dashboard, progress
 from lang_portal.queries.problems import NameTaken, UnknownLearner
 
 # Every request in the open (single-user) mode acts as this learner, a teacher; the
@@ -59,7 +59,7 @@ def create(connection: Connection, name: str, role: str) -> dict[str, Any]:
     ).scalar_one_or_none()
     if learner_id is None:
         raise NameTaken(name)
-    created = get(connection, learner_id, now.date())
+    created = get(connection, learner_id)
     assert created is not None  # just inserted, in this transaction
     return created
 
@@ -127,27 +127,27 @@ def count(connection: Connection) -> int:
     return connection.execute(select(func.count()).select_from(schema.learners)).scalar_one()
 
 
-def page(connection: Connection, offset: int, limit: int, today: date) -> list[dict[str, Any]]:
+def page(connection: Connection, offset: int, limit: int) -> list[dict[str, Any]]:
     """A page of learners by id, each with their figures (see :func:`with_figures`)."""
     rows = connection.execute(
         select(*_COLUMNS).order_by(schema.learners.c.id).offset(offset).limit(limit)
     )
-    return with_figures(connection, [dict(row._mapping) for row in rows], today)
+    return with_figures(connection, [dict(row._mapping) for row in rows])
 
 
-def get(connection: Connection, learner_id: int, today: date) -> dict[str, Any] | None:
+def get(connection: Connection, learner_id: int) -> dict[str, Any] | None:
     """One learner with their figures, or None."""
     row = connection.execute(
         select(*_COLUMNS).where(schema.learners.c.id == learner_id)
     ).one_or_none()
-    return with_figures(connection, [dict(row._mapping)], today)[0] if row else None
+    return with_figures(connection, [dict(row._mapping)])[0] if row else None
 
 
-def with_figures(
-    connection: Connection, learners: list[dict[str, Any]], today: date
-) -> list[dict[str, Any]]:
+def with_figures(connection: Connection, learners: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The learners, each with ``total_sessions``, ``words_studied``, ``mastered_words``
-    and ``current_streak`` (in UTC days up to ``today``), read in one query per figure."""
+    and ``current_streak`` (in UTC days up to today, by the dashboard's clock), read in
+    one query per figure."""
+    today = dashboard.utc_now().date()
     ids = [learner["id"] for learner in learners]
     history = progress.history_totals_of(connection, ids)
     words = progress.word_totals_of(connection, ids)
