@@ -111,7 +111,7 @@ def count_day(
 
 def _count_group_statement(connection: Connection) -> Any:
     """Add a session to the learner's row of group_progress, if the group exists: the
-    row is selected from ``groups``, so a missing group inserts nothing."""
+    row is selected from ``groups``, so a missing group inserts and returns nothing."""
     progress = schema.group_progress
     group_id = bindparam("group_id", type_=schema.groups.c.id.type)
     now = bindparam("now", type_=progress.c.last_session_at.type)
@@ -127,7 +127,7 @@ def _count_group_statement(connection: Connection) -> Any:
     return upsert.on_conflict_do_update(
         index_elements=["learner_id", "group_id"],
         set_={"sessions_count": progress.c.sessions_count + 1, "last_session_at": now},
-    )
+    ).returning(progress.c.group_id)
 
 
 def _count_activity_statement(connection: Connection) -> Any:
@@ -143,7 +143,7 @@ def _count_activity_statement(connection: Connection) -> Any:
     return upsert.on_conflict_do_update(
         index_elements=["learner_id", "study_activity_id"],
         set_={"sessions_count": progress.c.sessions_count + 1},
-    )
+    ).returning(progress.c.study_activity_id)
 
 
 def create(
@@ -156,19 +156,19 @@ def create(
     when the row does not exist; the group is checked first.
     """
     now = datetime.now(UTC)
-    # Each upsert counts one row (inserted or updated) when its group or activity exists,
-    # and none when it does not: rowcount is cheaper than a RETURNING result.
+    # Each upsert returns its row when the group or activity exists, and nothing when it
+    # does not. (Not rowcount: SQLAlchemy reports -1 for an INSERT on psycopg.)
     found_group = connection.execute(
         db.statement_for(connection, "count_group", _count_group_statement),
         {"learner_id": learner_id, "group_id": group_id, "now": now},
-    ).rowcount
-    if not found_group:
+    ).first()
+    if found_group is None:
         raise UnknownGroup(group_id)
     found_activity = connection.execute(
         db.statement_for(connection, "count_activity", _count_activity_statement),
         {"learner_id": learner_id, "study_activity_id": study_activity_id},
-    ).rowcount
-    if not found_activity:
+    ).first()
+    if found_activity is None:
         raise UnknownStudyActivity(study_activity_id)
     # Neither row can vanish before the insert: on PostgreSQL the foreign keys of the
     # rows just written hold a share lock on the group and the activity until commit,
