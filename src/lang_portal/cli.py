@@ -132,7 +132,7 @@ def _prepared_engine() -> Engine:
 @click.option(
     "--role",
     type=click.Choice(queries.learners.ROLES),
-    default="learner",
+    default=queries.learners.LEARNER,
     show_default=True,
     help="A teacher also manages learners and reads their progress.",
 )

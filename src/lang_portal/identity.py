@@ -25,13 +25,11 @@ from dataclasses import dataclass
 from flask import current_app, g, request
 
 from lang_portal import db, queries
-from lang_portal.errors import ApiError, FieldError
-from lang_portal.queries.learners import DEFAULT_LEARNER_ID
-from lang_portal.schema import MAX_ID
+from lang_portal.errors import ApiError
+from lang_portal.queries.learners import DEFAULT_LEARNER_ID, TEACHER
 
 OPEN = "open"
 ACCOUNTS = "accounts"
-TEACHER = "teacher"
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="lang-portal"'}
 
 
@@ -119,37 +117,13 @@ def require_self_or_teacher(caller: Identity, learner_id: int) -> None:
         raise ApiError(403, "a learner may do this only for themself")
 
 
-def requested_learner_id() -> int | None:
-    """The ``?learner_id=`` of the request, or None.
-
-    Raises ApiError 400, worded like every other query parameter's, when it is not one
-    integer from 1 to the largest id.
-    """
-    values = request.args.getlist("learner_id")
-    if not values:
-        return None
-    raw = values[0]
-    if len(values) > 1 or not raw.isascii() or not raw.isdecimal():
-        raise _bad_learner_id("must be an integer")
-    value = int(raw)
-    if value < 1:
-        raise _bad_learner_id("must be >= 1")
-    if value > MAX_ID:
-        raise _bad_learner_id(f"must be <= {MAX_ID}")
-    return value
-
-
-def _bad_learner_id(detail: str) -> ApiError:
-    return ApiError(400, f"learner_id {detail}", [FieldError("#/learner_id", detail)])
-
-
-def subject(caller: Identity, write: bool) -> int:
-    """Whose history this request reads or writes: the caller's, or a teacher's pick.
+def subject(caller: Identity, requested: int | None, write: bool) -> int:
+    """Whose history this request reads or writes: the caller's, or the learner a teacher
+    names (``requested``, the request's ``?learner_id=``).
 
     Raises ApiError 403 when a learner names another learner, or when anyone names
     another learner on a write.
     """
-    requested = requested_learner_id()
     if requested is None or requested == caller.learner_id:
         return caller.learner_id
     if write:

@@ -63,7 +63,7 @@ class NewLearner(BaseModel):
         strict=True, json_schema_extra={"examples": [{"name": "Aiko", "role": "learner"}]}
     )
     name: Name = Field(description="1 to 100 characters after trimming.")
-    role: Role = "learner"
+    role: Role = queries.learners.LEARNER
 
 
 class CreatedLearner(LearnerItem):
@@ -82,7 +82,7 @@ class NewToken(BaseModel):
 def get_me(connection: Connection) -> dict[str, Any]:
     """Show who the caller is: the default learner in the open mode."""
     caller = identity.current(write=False)
-    return found(queries.learners.identity(connection, caller.learner_id), "learner")
+    return found(queries.learners.profile(connection, caller.learner_id), "learner")
 
 
 @routes.get("/learners", query=PageQuery, response=LearnerPage, teacher_only=True)

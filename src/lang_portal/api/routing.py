@@ -37,10 +37,10 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from flask import Flask, Response, request
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, BeforeValidator, Field, TypeAdapter
 from sqlalchemy import Connection
 from werkzeug.routing import BaseConverter, ValidationError
 
@@ -66,6 +66,27 @@ class IdConverter(BaseConverter):
 
     def to_url(self, value: Any) -> str:
         return str(int(value))
+
+
+def _digits_only(value: Any) -> Any:
+    """An id in a query string is written in digits, as in a URL path: not ``1.0`` or ``+1``."""
+    if isinstance(value, str) and not (value.isascii() and value.isdecimal()):
+        raise ValueError("must be an integer")
+    return value
+
+
+class LearnerQuery(BaseModel):
+    """``?learner_id=``, taken by every learner-scoped read (see ``identity.subject``).
+
+    Validated only when given: without it, a request reads the caller's own history.
+    """
+
+    learner_id: Annotated[int, BeforeValidator(_digits_only)] = Field(
+        ge=1,
+        le=MAX_ID,
+        description="Whose history to read: a teacher may name any learner; a learner only "
+        "themself (another id is a 403). Default: the caller.",
+    )
 
 
 @dataclass
@@ -170,9 +191,10 @@ def _serve_read(route: Route, view_args: dict[str, Any]) -> Response:
     """Know the caller, validate the query, then run the view on one read snapshot."""
     caller = _admit(route, write=False)
     arguments = _arguments(route, view_args, payload=None)
+    requested = _requested_learner_id(route)
     with db.reading() as connection:
         if route.scoped:
-            arguments["learner_id"] = _subject(connection, caller)
+            arguments["learner_id"] = _subject(connection, caller, requested)
         return _render(route, route.view(connection, **arguments))
 
 
@@ -185,7 +207,8 @@ def _serve_write(route: Route, view_args: dict[str, Any]) -> Response:
     key = idempotency.key_from_request() if route.idempotent else None
     arguments = _arguments(route, view_args, payload)
     if route.scoped:
-        arguments["learner_id"] = identity.subject(caller, write=True)
+        requested = _requested_learner_id(route)
+        arguments["learner_id"] = identity.subject(caller, requested, write=True)
 
     def write(connection: Connection) -> Any:
         queries.learners.touch(connection, caller.learner_id, datetime.now(UTC))
@@ -217,13 +240,10 @@ def _admit(route: Route, write: bool) -> Identity:
     return caller
 
 
-def _subject(connection: Connection, caller: Identity) -> int:
+def _subject(connection: Connection, caller: Identity, requested: int | None) -> int:
     """Whose history a read shows; a teacher's ``?learner_id=`` must name a learner (404)."""
-    learner_id = identity.subject(caller, write=False)
-    if (
-        learner_id != caller.learner_id
-        and queries.learners.identity(connection, learner_id) is None
-    ):
+    learner_id = identity.subject(caller, requested, write=False)
+    if learner_id != caller.learner_id and queries.learners.profile(connection, learner_id) is None:
         raise not_found("learner")
     return learner_id
 
@@ -232,13 +252,27 @@ def _arguments(route: Route, view_args: dict[str, Any], payload: Any) -> dict[st
     """The view's keyword arguments: its URL values and its validated query and body."""
     arguments = dict(view_args)
     if route.query is not None:
-        # A parameter given twice keeps both values, so a one-value field refuses it
-        # (400) instead of silently taking the first.
-        query = {k: v[0] if len(v) == 1 else v for k, v in request.args.lists()}
-        arguments["query"] = request_body.validate(route.query, query)
+        arguments["query"] = request_body.validate(route.query, _query_values())
     if route.body is not None:
         arguments["body"] = request_body.validate(route.body, request_body.json_object(payload))
     return arguments
+
+
+def _query_values() -> dict[str, Any]:
+    """The query string as a query model reads it.
+
+    A parameter given twice keeps both values, so a one-value field refuses it (400)
+    instead of silently taking the first.
+    """
+    return {k: v[0] if len(v) == 1 else v for k, v in request.args.lists()}
+
+
+def _requested_learner_id(route: Route) -> int | None:
+    """A learner-scoped route's ``?learner_id=``, validated like any query parameter (400)."""
+    query = _query_values()
+    if not route.scoped or "learner_id" not in query:
+        return None
+    return request_body.validate(LearnerQuery, query).learner_id
 
 
 def _render(route: Route, result: Any) -> Response:

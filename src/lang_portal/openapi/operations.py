@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
-from lang_portal.api.routing import Route
+from lang_portal.api.routing import LearnerQuery, Route
 from lang_portal.openapi.error_responses import error_statuses, response_name
 from lang_portal.openapi.paths import openapi_path, path_parameters, query_parameters
 from lang_portal.openapi.schemas import Schemas, media_example
@@ -58,15 +58,9 @@ def links(route: Route, routes: Sequence[Route]) -> dict[str, Any]:
     return links
 
 
-# ?learner_id= on a learner-scoped read: see lang_portal.identity.subject.
-LEARNER_ID_PARAMETER = {
-    "name": "learner_id",
-    "in": "query",
-    "required": False,
-    "description": "Whose history to read: a teacher may name any learner; a learner only "
-    "themself (another id is a 403). Default: the caller.",
-    "schema": {"type": "integer", "minimum": 1, "maximum": 9223372036854775807},
-}
+# ?learner_id= on a learner-scoped read, from the model the route registry validates it with
+# (only when it is given: it is optional).
+LEARNER_ID_PARAMETER = {**query_parameters(LearnerQuery.model_json_schema())[0], "required": False}
 
 
 def operation(

@@ -21,7 +21,9 @@ from lang_portal.queries.problems import NameTaken, UnknownLearner
 # Every request in the open (single-user) mode acts as this learner, a teacher; the
 # migration that brought learners in created it and gave it the history before them.
 DEFAULT_LEARNER_ID = 1
-ROLES = ("learner", "teacher")
+LEARNER = "learner"
+TEACHER = "teacher"
+ROLES = (LEARNER, TEACHER)
 TOKEN_BYTES = 32
 _COLUMNS = (
     schema.learners.c.id,
@@ -104,7 +106,7 @@ def by_name(connection: Connection, name: str) -> dict[str, Any] | None:
     return dict(row._mapping) if row else None
 
 
-def identity(connection: Connection, learner_id: int) -> dict[str, Any] | None:
+def profile(connection: Connection, learner_id: int) -> dict[str, Any] | None:
     """``{id, name, role, created_at}`` of a learner, or None."""
     row = connection.execute(
         select(*_COLUMNS[:4]).where(schema.learners.c.id == learner_id)
