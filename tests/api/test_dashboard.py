@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Table, func, select, update
 from lang_portal import schema
 from lang_portal.queries import dashboard as dashboard_queries
 from lang_portal.queries.learners import DEFAULT_LEARNER_ID
-from lang_portal.queries.progress import STREAK_WINDOW_DAYS
+from lang_portal.queries.progress import STREAK_WINDOW_DAYS, current_streak
 from tests.conftest import count_rows
 
 STATS = "/api/dashboard/stats"
@@ -372,4 +372,4 @@ class TestStats:
 )
 def test_current_streak_function(days, today, streak):
     parsed = [date.fromisoformat(day) for day in days]
-    assert dashboard_queries.current_streak(parsed, date.fromisoformat(today)) == streak
+    assert current_streak(parsed, date.fromisoformat(today)) == streak

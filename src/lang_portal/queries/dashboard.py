@@ -15,10 +15,7 @@ from sqlalchemy import Connection, func, select
 
 from lang_portal import schema
 from lang_portal.queries import progress
-from lang_portal.queries.progress import current_streak
 from lang_portal.queries.study_sessions import NEWEST_FIRST, select_sessions
-
-__all__ = ["current_streak", "recent_session", "stats", "utc_now"]
 
 ACTIVE_GROUP_WINDOW = timedelta(days=30)
 
@@ -59,7 +56,7 @@ def stats(connection: Connection, learner_id: int) -> dict[str, Any]:
     - success_rate: correct reviews / all reviews, from 0 to 1 (0 with no reviews);
     - total_sessions: sessions stored;
     - active_groups: groups with a session in the last 30 days;
-    - current_streak: see :func:`current_streak`, in UTC days.
+    - current_streak: see :func:`queries.progress.current_streak`, in UTC days.
     """
     now = utc_now()
     total_vocabulary = connection.execute(

@@ -10,6 +10,7 @@ reviews is :mod:`lang_portal.queries.reviews`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ from sqlalchemy import (
     Connection,
     Integer,
     Select,
+    Table,
     bindparam,
     cast,
     delete,
@@ -109,41 +111,46 @@ def count_day(
     connection.execute(statement, {"learner_id": learner_id, "day": now.date(), **counts})
 
 
-def _count_group_statement(connection: Connection) -> Any:
-    """Add a session to the learner's row of group_progress, if the group exists: the
-    row is selected from ``groups``, so a missing group inserts and returns nothing."""
-    progress = schema.group_progress
-    group_id = bindparam("group_id", type_=schema.groups.c.id.type)
-    now = bindparam("now", type_=progress.c.last_session_at.type)
-    source = select(
-        bindparam("learner_id", type_=progress.c.learner_id.type),
-        schema.groups.c.id,
-        literal(1),
-        now,
-    ).where(schema.groups.c.id == group_id)
-    upsert = db.upsert(connection, progress, ["learner_id", "group_id"]).from_select(
-        ["learner_id", "group_id", "sessions_count", "last_session_at"], source
-    )
-    return upsert.on_conflict_do_update(
-        index_elements=["learner_id", "group_id"],
-        set_={"sessions_count": progress.c.sessions_count + 1, "last_session_at": now},
-    ).returning(progress.c.group_id)
+def _count_session_in(
+    counters: Table, key: str, counted: Table, **also: Any
+) -> Callable[[Connection], Any]:
+    """A statement builder: add a session to the learner's row of ``counters`` for the row
+    of ``counted`` (a group or an activity) named by the bind parameter ``key``, setting
+    ``also`` too, if that row exists. The new row is selected from ``counted``, so a
+    missing one inserts and returns nothing: the upsert is the existence check."""
+
+    def build(connection: Connection) -> Any:
+        values = {
+            "learner_id": bindparam("learner_id", type_=counters.c.learner_id.type),
+            key: counted.c.id,
+            "sessions_count": literal(1),
+            **also,
+        }
+        source = select(*values.values()).where(
+            counted.c.id == bindparam(key, type_=counted.c.id.type)
+        )
+        upsert = db.upsert(connection, counters, ["learner_id", key])
+        return (
+            upsert.from_select(list(values), source)
+            .on_conflict_do_update(
+                index_elements=["learner_id", key],
+                set_={"sessions_count": counters.c.sessions_count + 1, **also},
+            )
+            .returning(counters.c[key])
+        )
+
+    return build
 
 
-def _count_activity_statement(connection: Connection) -> Any:
-    """As :func:`_count_group_statement`, for the activity's row of activity_progress."""
-    progress = schema.activity_progress
-    activities = schema.study_activities
-    source = select(
-        bindparam("learner_id", type_=progress.c.learner_id.type), activities.c.id, literal(1)
-    ).where(activities.c.id == bindparam("study_activity_id", type_=activities.c.id.type))
-    upsert = db.upsert(connection, progress, ["learner_id", "study_activity_id"]).from_select(
-        ["learner_id", "study_activity_id", "sessions_count"], source
-    )
-    return upsert.on_conflict_do_update(
-        index_elements=["learner_id", "study_activity_id"],
-        set_={"sessions_count": progress.c.sessions_count + 1},
-    ).returning(progress.c.study_activity_id)
+_COUNT_GROUP = _count_session_in(
+    schema.group_progress,
+    "group_id",
+    schema.groups,
+    last_session_at=bindparam("now", type_=schema.group_progress.c.last_session_at.type),
+)
+_COUNT_ACTIVITY = _count_session_in(
+    schema.activity_progress, "study_activity_id", schema.study_activities
+)
 
 
 def create(
@@ -159,13 +166,13 @@ def create(
     # Each upsert returns its row when the group or activity exists, and nothing when it
     # does not. (Not rowcount: SQLAlchemy reports -1 for an INSERT on psycopg.)
     found_group = connection.execute(
-        db.statement_for(connection, "count_group", _count_group_statement),
+        db.statement_for(connection, "count_group", _COUNT_GROUP),
         {"learner_id": learner_id, "group_id": group_id, "now": now},
     ).first()
     if found_group is None:
         raise UnknownGroup(group_id)
     found_activity = connection.execute(
-        db.statement_for(connection, "count_activity", _count_activity_statement),
+        db.statement_for(connection, "count_activity", _COUNT_ACTIVITY),
         {"learner_id": learner_id, "study_activity_id": study_activity_id},
     ).first()
     if found_activity is None:
