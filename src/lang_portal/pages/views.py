@@ -61,14 +61,18 @@ def _table(sort_by: str, order: str, headings: tuple, pager: Pager) -> dict[str,
 
 
 def _list_page(
-    listing: ModuleType, headings: tuple, default_sort: str, per_page: int, active: str
+    listing: ModuleType,
+    headings: tuple,
+    default_sort: str,
+    per_page: int,
+    active: str,
+    whose: tuple[int, ...] = (),
 ) -> ResponseReturnValue:
     """A sortable, paged list of every row of ``listing`` (queries.words or queries.groups),
-    rendered as ``{active}.html`` with the rows under the name ``active``. The words
-    carry the caller's review counts."""
+    rendered as ``{active}.html`` with the rows under the name ``active``. ``whose`` is
+    the learner whose counts the rows carry, for a listing that takes one (the words)."""
     sort_by, order = _sorting(default_sort, headings)
     number = page_number(request.args)
-    whose = (_learner_id(),) if listing is queries.words else ()
     with db.reading() as connection:
         pager = Pager(number, per_page, listing.count(connection))
         rows = listing.page(
@@ -108,7 +112,9 @@ def portal_home() -> ResponseReturnValue:
 @blueprint.get("/portal/words")
 def words_page() -> ResponseReturnValue:
     """Every word with its review counts, sortable and 50 to a page."""
-    return _list_page(queries.words, WORD_HEADINGS, "kanji", WORDS_PER_PAGE, "words")
+    return _list_page(
+        queries.words, WORD_HEADINGS, "kanji", WORDS_PER_PAGE, "words", (_learner_id(),)
+    )
 
 
 @blueprint.get("/portal/words/<id:word_id>")

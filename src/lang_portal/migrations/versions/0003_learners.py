@@ -77,8 +77,15 @@ def _learner_key(ondelete: str | None = "CASCADE", name: str | None = None) -> s
     return sa.Column("learner_id", Id, learners, nullable=False)
 
 
+def _modern_sqlite_renames() -> None:
+    """Renaming a table rewrites the foreign keys that point at it only with the modern
+    ALTER TABLE (the default since SQLite 3.26); make sure it is in force."""
+    if _sqlite():
+        op.execute("PRAGMA legacy_alter_table = OFF")
+
+
 def upgrade() -> None:
-    op.execute("PRAGMA legacy_alter_table = OFF") if _sqlite() else None
+    _modern_sqlite_renames()
     _create_learners()
     _create_progress_tables()
     _move_counters_to_the_default_learner()
@@ -93,7 +100,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("PRAGMA legacy_alter_table = OFF") if _sqlite() else None
+    _modern_sqlite_renames()
     if _sqlite():
         _rebuild_sessions_and_reviews(per_learner=False)
         _rebuild_idempotency_keys(per_learner=False)
