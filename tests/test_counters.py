@@ -4,12 +4,15 @@ Reads never aggregate the review history: they trust, per learner,
 word_progress.correct_count/wrong_count, group_progress.sessions_count/last_session_at,
 activity_progress.sessions_count and daily_activity, and per session
 study_sessions.review_items_count/correct_count/wrong_count/last_review_at (and
-groups.words_count), all kept by the writes. Here a seeded random mix of writes (new
-sessions, review batches, single reviews, resets, rejected writes and idempotent
-replays, on a clock that crosses UTC midnights) goes through the API, as the default
-learner alone and as two learners taking turns, and after it every learner's counters
-are compared with what their own rows say. bench/generate.py, which writes counters
-itself, is held to the same check.
+groups.words_count), all kept by the writes, and each learner's FSRS card of each word
+(word_progress), which must equal its review log replayed in (reviewed_at, id) order.
+Here a seeded random mix of writes (new sessions, review batches and single reviews with
+every way of giving a rating, answered now, a little ahead or late enough to make the
+card replay its log, resets, rejected writes and idempotent replays, on a clock that
+crosses UTC midnights) goes through the API, as the default learner alone and as two
+learners taking turns, and after it every learner's counters and cards are compared with
+what their own rows say (tests.accounts.recount replays the cards with fsrs directly).
+bench/generate.py, which writes counters and cards itself, is held to the same check.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import importlib.util
 import random
 import sys
 from collections import Counter, defaultdict
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +32,7 @@ from lang_portal import schema
 from lang_portal.queries import reviews as review_queries
 from lang_portal.queries import study_sessions as study_session_queries
 from lang_portal.queries.learners import DEFAULT_LEARNER_ID
-from tests.accounts import OPERATOR, accounts_app, add_learner
+from tests.accounts import OPERATOR, accounts_app, add_learner, assert_counters_match_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 GROUPS, WORDS, ACTIVITIES = 7, 263, 3
@@ -40,6 +43,7 @@ def recompute(connection: Connection) -> dict[str, Any]:
 
     Per-learner counters are keyed by (learner id, word/group/activity id or day), from
     the learner of each session: a row exists only where the learner has activity.
+    Sessions count on the UTC day they started, reviews on the day they were answered.
     """
     words: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])
     per_session: dict[int, list[Any]] = {}
@@ -62,8 +66,9 @@ def recompute(connection: Connection) -> dict[str, Any]:
         counts = per_session[review.study_session_id]
         counts[0] += 1
         counts[1 if review.correct else 2] += 1
-        counts[3] = review.created_at if counts[3] is None else max(counts[3], review.created_at)
-        day = days[learner_id, review.created_at.date()]
+        answered = review.reviewed_at
+        counts[3] = answered if counts[3] is None else max(counts[3], answered)
+        day = days[learner_id, answered.date()]
         day[1] += 1
         day[2] += review.correct
     members = Counter(connection.scalars(select(schema.word_groups.c.group_id)))
@@ -122,12 +127,13 @@ def learners_in(counters: dict[str, Any]) -> set[int]:
 
 def assert_counters_match(engine) -> dict[str, Any]:
     """Stored counters equal the recomputation, every learner's row by row (no row of
-    zeros either: a row exists only where its learner has activity); returns the
-    recomputation."""
+    zeros either: a row exists only where its learner has activity), and so do the
+    cards and the daily recall counters (tests.accounts); returns the recomputation."""
     with engine.connect() as connection:
         expected, actual = recompute(connection), stored(connection)
     for name in expected:
         assert actual[name] == expected[name], name
+    assert_counters_match_rows(engine)
     return expected
 
 
@@ -152,14 +158,107 @@ class Clock:
         return FrozenDatetime
 
 
+RATINGS: list[str | int] = ["again", "hard", "good", "easy", 1, 2, 3, 4]
+# Offsets a device may give its reviewed_at: the server's time zone does not matter.
+OFFSETS = [UTC, timezone(timedelta(hours=9)), timezone(-timedelta(hours=5, minutes=30))]
+
+
+def random_answer(rng: random.Random) -> dict[str, Any]:
+    """How one review is answered, in one of the ways the API takes: is_correct (or its
+    synonym correct) alone, a rating by name or number alone, or both, agreeing."""
+    roll = rng.random()
+    if roll < 0.25:
+        return {rng.choice(["is_correct", "correct"]): rng.random() < 0.7}
+    rating = rng.choice(RATINGS)
+    if roll < 0.4:
+        return {"rating": rating, "is_correct": rating not in ("again", 1)}
+    return {"rating": rating}
+
+
+def random_time(rng: random.Random, now: datetime, started: datetime) -> datetime | None:
+    """When a review was answered: now (None, the default), a little ahead (within the
+    60 s a device's clock may be fast), a moment ago, or any time since the session
+    started (often before the card's last review: a late sync)."""
+    roll = rng.random()
+    if roll < 0.3:
+        return None
+    if roll < 0.5:
+        moment = now + timedelta(microseconds=rng.randint(0, 60_000_000))
+    elif roll < 0.7:
+        moment = now - timedelta(microseconds=rng.randint(0, 5_000_000))
+    else:
+        moment = started + (now - started) * rng.random()
+    return max(moment, started)
+
+
+def rfc_3339(moment: datetime, rng: random.Random) -> str:
+    return moment.astimezone(rng.choice(OFFSETS)).isoformat()
+
+
+def random_review(
+    rng: random.Random, now: datetime, started: datetime, word_id: int | None = None
+) -> tuple[dict[str, Any], datetime]:
+    """A review item with a random answer, reviewed_at and duration_ms; and when it was
+    answered (``now`` when the item leaves reviewed_at out)."""
+    item: dict[str, Any] = {} if word_id is None else {"word_id": word_id}
+    item.update(random_answer(rng))
+    answered = random_time(rng, now, started)
+    if answered is not None:
+        item["reviewed_at"] = rfc_3339(answered, rng)
+    if rng.random() < 0.5:
+        item["duration_ms"] = rng.choice([0, rng.randint(1, 20_000), 3_600_000])
+    return item, answered or now
+
+
+def random_rejected_review(
+    rng: random.Random, now: datetime, started: datetime
+) -> tuple[dict[str, Any], str]:
+    """A review item the API must refuse (400): its answer contradicts itself, it was
+    answered before the session or too far ahead, or its duration is out of range."""
+    kind = rng.choice(["conflict", "before", "ahead", "duration"])
+    item: dict[str, Any] = {"rating": rng.choice(["good", 4]), "is_correct": True}
+    if kind == "conflict":
+        item = rng.choice(
+            [{"rating": "again", "is_correct": True}, {"rating": 3, "correct": False}]
+        )
+    elif kind == "before":
+        item["reviewed_at"] = rfc_3339(started - timedelta(microseconds=1), rng)
+    elif kind == "ahead":
+        item["reviewed_at"] = rfc_3339(now + timedelta(seconds=60, microseconds=1), rng)
+    else:
+        item["duration_ms"] = rng.choice([-1, 3_600_001])
+    return item, kind
+
+
+class LastAnswered:
+    """The latest reviewed_at recorded for each (caller, word): a review answered before
+    it makes the card replay its log."""
+
+    def __init__(self) -> None:
+        self.latest: dict[tuple[int, int], datetime] = {}
+
+    def record(self, caller: int, word_id: int, answered: datetime) -> bool:
+        """Note a recorded review; True when it came before the card's last review."""
+        latest = self.latest.get((caller, word_id))
+        self.latest[caller, word_id] = answered if latest is None else max(latest, answered)
+        return latest is not None and answered < latest
+
+    def forget(self, caller: int) -> None:
+        for key in [key for key in self.latest if key[0] == caller]:
+            del self.latest[key]
+
+
 def random_writes(
     client, rng: random.Random, clock: Clock, steps: int, callers: list[dict[str, str]]
 ) -> Counter[str]:
     """Send ``steps`` random writes through the API, each as one of ``callers`` (the
-    headers that identify a learner); returns how many of each kind succeeded."""
+    headers that identify a learner); returns how many of each kind succeeded, and how
+    many recorded reviews came before their card's last one ("late")."""
     done: Counter[str] = Counter()
     session_ids: list[list[int]] = [[] for _ in callers]
+    started: dict[int, datetime] = {}
     replay_keys: list[list[tuple[str, dict[str, int]]]] = [[] for _ in callers]
+    answered = LastAnswered()
     for step in range(steps):
         clock.advance(rng)
         caller = rng.randrange(len(callers))
@@ -178,27 +277,59 @@ def random_writes(
             response = client.post("/api/study-sessions", json=body, headers=headers)
             assert response.status_code == 201
             mine.append(response.get_json()["id"])
+            started[mine[-1]] = clock.now_value
             done["session"] += 1
         elif roll < 0.60:
-            reviews = [
-                {"word_id": rng.randint(1, WORDS), "is_correct": rng.random() < 0.7}
+            # Words from a small pool now and then, so that cards take many reviews.
+            pool = rng.choice([WORDS, 12])
+            study_session_id = rng.choice(mine)
+            sent = [
+                random_review(rng, clock.now_value, started[study_session_id], rng.randint(1, pool))
                 for _ in range(rng.randint(1, 20))
             ]
             response = client.post(
-                f"/api/study-sessions/{rng.choice(mine)}/review",
+                f"/api/study-sessions/{study_session_id}/review",
+                json={"reviews": [item for item, _ in sent]},
+                headers=identity,
+            )
+            assert response.status_code == 201, response.get_data(as_text=True)
+            body = response.get_json()
+            assert body["reviews_created"] == len(sent)
+            assert [card["word_id"] for card in body["cards"]] == sorted(
+                {item["word_id"] for item, _ in sent}
+            )
+            for item, moment in sent:
+                if answered.record(caller, item["word_id"], moment):
+                    done["late"] += 1
+            done["batch"] += 1
+        elif roll < 0.78:
+            study_session_id, word_id = rng.choice(mine), rng.randint(1, 12)
+            item, moment = random_review(rng, clock.now_value, started[study_session_id])
+            response = client.post(
+                f"/api/study-sessions/{study_session_id}/words/{word_id}/review",
+                json=item,
+                headers=identity,
+            )
+            assert response.status_code == 201, response.get_data(as_text=True)
+            assert response.get_json()["card"]["last_review_at"]
+            if answered.record(caller, word_id, moment):
+                done["late"] += 1
+            done["single"] += 1
+        elif roll < 0.82:  # a review the API must refuse rejects its whole batch
+            study_session_id = rng.choice(mine)
+            refused, kind = random_rejected_review(rng, clock.now_value, started[study_session_id])
+            reviews = [
+                random_review(rng, clock.now_value, started[study_session_id], word_id)[0]
+                for word_id in rng.sample(range(1, 13), 3)
+            ]
+            reviews.insert(rng.randint(0, 3), {"word_id": rng.randint(1, 12), **refused})
+            response = client.post(
+                f"/api/study-sessions/{study_session_id}/review",
                 json={"reviews": reviews},
                 headers=identity,
             )
-            assert response.status_code == 201
-            assert response.get_json()["reviews_created"] == len(reviews)
-            done["batch"] += 1
-        elif roll < 0.78:
-            path = f"/api/study-sessions/{rng.choice(mine)}/words/{rng.randint(1, WORDS)}"
-            response = client.post(
-                path + "/review", json={"correct": rng.random() < 0.5}, headers=identity
-            )
-            assert response.status_code == 201
-            done["single"] += 1
+            assert response.status_code == 400, (kind, response.get_data(as_text=True))
+            done["rejected"] += 1
         elif roll < 0.86:  # all or nothing: one unknown word rejects the whole batch
             reviews = [{"word_id": rng.randint(1, WORDS), "correct": True} for _ in range(3)]
             reviews.insert(rng.randint(0, 3), {"word_id": 10_000 + step, "correct": False})
@@ -241,6 +372,7 @@ def random_writes(
             assert response.status_code == 200
             mine.clear()
             keys.clear()
+            answered.forget(caller)
             done["reset"] += 1
     return done
 
@@ -259,8 +391,9 @@ def test_counters_match_the_rows_after_random_writes(client, engine, monkeypatch
 
     done = random_writes(client, rng, clock, steps=200, callers=[{}])
 
-    # The mix really exercised every kind of write, and there is history left to check.
-    assert {"session", "batch", "single", "rejected", "replay"} <= set(done)
+    # The mix really exercised every kind of write, reviews answered before their card's
+    # last one among them, and there is history left to check.
+    assert {"session", "batch", "single", "rejected", "replay", "late"} <= set(done)
     expected = assert_counters_match(engine)
     assert expected["study_sessions"] and len(expected["daily_activity"]) >= 2
     # All of it is the default learner's, the one learner of the open mode.
@@ -278,7 +411,7 @@ def test_each_learners_counters_match_their_rows_after_random_writes(database_ur
 
         done = random_writes(client, rng, clock, steps=300, callers=[OPERATOR, aiko.headers])
 
-        assert {"session", "batch", "single", "rejected", "replay", "reset"} <= set(done)
+        assert {"session", "batch", "single", "rejected", "replay", "reset", "late"} <= set(done)
         expected = assert_counters_match(app.extensions["lang_portal.engine"])
     assert learners_in(expected) == {DEFAULT_LEARNER_ID, aiko.id}
     for learner_id in (DEFAULT_LEARNER_ID, aiko.id):

@@ -177,6 +177,9 @@ STATS = {
     "teacher": (1, 1, 0, 1.0, 1, 1),
     "default": (0, 0, 0, 0.0, 0, 0),
 }
+# The due queue: (due_count, new_count). Every card is fresh (due in minutes or days,
+# not now); the day's 20 new words less the words the subject first reviewed today.
+DUE = {"A": (0, 17), "B": (0, 18), "teacher": (0, 19), "default": (0, 20)}
 # The newest session: (key, group, correct, wrong).
 RECENT = {"A": ("a2", 2, 1, 0), "B": ("b1", 1, 2, 2), "teacher": ("t1", 1, 1, 0)}
 
@@ -255,6 +258,17 @@ READS = {
                       body["mastered_words"], round(body["success_rate"], 6),
                       body["active_groups"], body["current_streak"]),
         lambda w, s: STATS[s],
+    ),
+    "due queue": Read(
+        "/api/study/due?limit=100",
+        lambda body: (body["due_count"], body["new_count"]),
+        lambda w, s: DUE[s],
+    ),
+    # Every card of the subject, each due within 90 days: one per word reviewed.
+    "forecast": Read(
+        "/api/dashboard/forecast?days=90",
+        lambda body: sum(day["due"] for day in body["days"]),
+        lambda w, s: len(WORD_COUNTS[s]),
     ),
     "recent session": Read(
         "/api/dashboard/recent-session",
@@ -743,10 +757,16 @@ def test_one_key_on_review_batches_of_two_learners_records_both(world):
         assert response.status_code == 201
         assert "Idempotent-Replayed" not in response.headers
         answers[caller] = response.get_json()
-    assert answers == {
-        "A": {"session_id": world.sessions["a1"], "reviews_created": 1},
-        "B": {"session_id": world.sessions["b1"], "reviews_created": 1},
+    recorded = {
+        caller: (answer["session_id"], answer["reviews_created"], answer["cards"][0]["word_id"])
+        for caller, answer in answers.items()
     }
+    assert recorded == {
+        "A": (world.sessions["a1"], 1, world.words["w3"]),
+        "B": (world.sessions["b1"], 1, world.words["w3"]),
+    }
+    # Each learner's own card: A reviewed w3 before, B never did.
+    assert (answers["A"]["cards"][0]["reps"], answers["B"]["cards"][0]["reps"]) == (2, 1)
     for caller, key in (("A", "a1"), ("B", "b1")):
         items = learner_rows(engine, world.learners[caller].id)["word_review_items"]
         assert (items[-1]["study_session_id"], items[-1]["word_id"]) == (
@@ -780,11 +800,13 @@ def test_in_the_open_mode_everything_is_the_default_learners(database_url):
         assert owners == [DEFAULT_LEARNER_ID, DEFAULT_LEARNER_ID]
         assert_counters_match_rows(engine)
 
-        for path in [read.path.format(a1=created.get_json()["id"], w1=1, w2=2)
-                     for read in READS.values()]:  # fmt: skip
+        for read in READS.values():
+            path = read.path.format(a1=created.get_json()["id"], w1=1, w2=2)
             plain = client.get(path)
             assert plain.status_code == 200, path
-            assert client.get(with_learner_id(path, "1")).get_json() == plain.get_json(), path
+            # Compared through the read's view: intervals and retrievability move with time.
+            named = client.get(with_learner_id(path, "1"))
+            assert read.view(named.get_json()) == read.view(plain.get_json()), path
             assert_problem(client.get(with_learner_id(path, "abc")), 400)
             assert_problem(client.get(with_learner_id(path, str(UNKNOWN_LEARNER_ID))), 404)
         assert client.get("/api/me").get_json()["id"] == DEFAULT_LEARNER_ID

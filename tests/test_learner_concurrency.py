@@ -6,8 +6,10 @@ ninth learner keeps resetting their own history. Afterwards every acknowledged w
 is in the database, under the right learner, and every learner's counters equal a
 recomputation from their own rows.
 
-Also here: racing requests for one learner name, and racing rotations of one
-learner's token.
+Also here: 16 writers reviewing the same few words for one learner, some of their
+reviews answered before others already recorded (so that cards replay their logs while
+other batches continue them), after which every card equals the replay of its log;
+racing requests for one learner name; and racing rotations of one learner's token.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import threading
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -28,6 +31,7 @@ from tests.accounts import (
     OPERATOR,
     accounts_app,
     assert_counters_match_rows,
+    backdate_session,
     bearer,
     recount,
     token_digest,
@@ -244,6 +248,158 @@ def test_32_writers_over_8_learners_lose_nothing_and_count_right(live_server, en
         assert {item["id"] for item in page["items"]} == {
             s for s, owner in done.sessions.items() if owner == learner_id
         }
+
+
+CARD_WRITERS = 16
+CARD_ROUNDS = 8
+CARD_SESSIONS = 4
+# Every writer reviews these words, in its own random order, with repeats.
+CARD_WORDS = list(range(1, 7))
+RATING_NAMES = ["again", "hard", "good", "easy"]
+
+
+@dataclass
+class Reviewed:
+    """The reviews the server acknowledged: (session, word, rating), and (session, word,
+    rating, reviewed_at) for those sent with a reviewed_at."""
+
+    reviews: Counter[tuple[int, int, int]] = field(default_factory=Counter)
+    timed: Counter[tuple[int, int, int, datetime]] = field(default_factory=Counter)
+    unexpected: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def acknowledge(self, study_session_id: int, items: list[dict]) -> None:
+        with self.lock:
+            for item in items:
+                rating = item["rating"]
+                number = RATING_NAMES.index(rating) + 1 if isinstance(rating, str) else rating
+                self.reviews[study_session_id, item["word_id"], number] += 1
+                if "reviewed_at" in item:
+                    answered = datetime.fromisoformat(item["reviewed_at"])
+                    self.timed[study_session_id, item["word_id"], number, answered] += 1
+
+    def refused(self, what: str, response: requests.Response) -> None:
+        with self.lock:
+            self.unexpected.append(f"{what}: {response.status_code} {response.text[:300]}")
+
+
+def review_the_same_words(
+    base_url: str,
+    index: int,
+    token: str,
+    session: tuple[int, datetime],
+    done: Reviewed,
+    start: threading.Barrier,
+) -> None:
+    """CARD_ROUNDS times: review some of CARD_WORDS (in a random order, with repeats),
+    answered now, a little ahead, or at any time since the session started (before
+    reviews others have recorded); sometimes the first through the single-review route."""
+    rng = random.Random(1000 + index)
+    study_session_id, started = session
+    with requests.Session() as http:
+        http.headers.update(bearer(token))
+        start.wait(timeout=TIMEOUT)
+        for _ in range(CARD_ROUNDS):
+            items = []
+            for _ in range(rng.randint(1, 8)):
+                rating = rng.randint(1, 4)
+                item: dict = {
+                    "word_id": rng.choice(CARD_WORDS),
+                    "rating": rng.choice([rating, RATING_NAMES[rating - 1]]),
+                }
+                now, roll = datetime.now(UTC), rng.random()
+                if roll < 0.2:
+                    item["reviewed_at"] = (started + (now - started) * rng.random()).isoformat()
+                elif roll < 0.3:
+                    item["reviewed_at"] = (now + rng.random() * timedelta(seconds=2)).isoformat()
+                items.append(item)
+            if rng.random() < 0.3:
+                single, *items = items
+                word_id = single["word_id"]
+                answer = http.post(
+                    f"{base_url}/api/study-sessions/{study_session_id}/words/{word_id}/review",
+                    json={key: value for key, value in single.items() if key != "word_id"},
+                    timeout=TIMEOUT,
+                )
+                if answer.status_code == 201:
+                    done.acknowledge(study_session_id, [single])
+                else:
+                    done.refused("single", answer)
+            if not items:
+                continue
+            batch = http.post(
+                f"{base_url}/api/study-sessions/{study_session_id}/review",
+                json={"reviews": items},
+                timeout=TIMEOUT,
+            )
+            if batch.status_code == 201 and batch.json()["reviews_created"] == len(items):
+                done.acknowledge(study_session_id, items)
+            else:
+                done.refused("batch", batch)
+
+
+@pytest.mark.slow
+def test_16_writers_reviewing_the_same_words_leave_every_card_equal_to_its_log(live_server, engine):
+    learner_id, token = add_learners(live_server, ["Card Racer"])["Card Racer"]
+    sessions = []
+    for number in range(CARD_SESSIONS):
+        created = requests.post(
+            f"{live_server}/api/study-sessions",
+            json={"group_id": 1 + number % 2, "study_activity_id": 1},
+            headers=bearer(token),
+            timeout=TIMEOUT,
+        )
+        assert created.status_code == 201, created.text
+        # Started two days ago, so that late reviews may be answered days apart.
+        started = datetime.now(UTC) - timedelta(days=2, hours=number)
+        backdate_session(engine, created.json()["id"], started)
+        sessions.append((created.json()["id"], started))
+    done = Reviewed()
+    start = threading.Barrier(CARD_WRITERS)
+    threads = [
+        threading.Thread(
+            target=review_the_same_words,
+            args=(live_server, index, token, sessions[index % CARD_SESSIONS], done, start),
+            daemon=True,
+        )
+        for index in range(CARD_WRITERS)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads)
+
+    assert done.unexpected == []
+    items = schema.word_review_items
+    with engine.connect() as connection:
+        stored = connection.execute(
+            select(items.c.id, items.c.study_session_id, items.c.word_id, items.c.rating)
+            .add_columns(items.c.reviewed_at)
+            .where(items.c.learner_id == learner_id)
+            .order_by(items.c.id)
+        ).all()
+    # Every acknowledged review is stored, and nothing else.
+    assert Counter((r.study_session_id, r.word_id, r.rating) for r in stored) == done.reviews
+    assert done.timed <= Counter(
+        (r.study_session_id, r.word_id, r.rating, r.reviewed_at) for r in stored
+    )
+    # Many reviews were recorded after a review of their word answered later than them:
+    # their cards were replayed, while other writers continued them.
+    latest: dict[int, tuple[datetime, int]] = {}
+    late = 0
+    for row in stored:
+        order = (row.reviewed_at, row.id)
+        late += row.word_id in latest and order < latest[row.word_id]
+        latest[row.word_id] = max(latest.get(row.word_id, order), order)
+    assert late >= 10, late
+    # Every card equals its log replayed in (reviewed_at, id) order, every counter its rows.
+    assert_counters_match_rows(engine)
+    recomputed = recount(engine)["cards"]["recomputed"]
+    assert {word for owner, word in recomputed if owner == learner_id} == set(CARD_WORDS)
+    assert sum(card[8] for (owner, _), card in recomputed.items() if owner == learner_id) == len(
+        stored
+    )
 
 
 NAME_RACERS = 8

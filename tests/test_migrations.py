@@ -47,6 +47,8 @@ from tests.support import (
 
 # The tables whose ids must never be handed out twice (see test_session_ids.py).
 NEVER_REUSED = {"study_sessions", "word_review_items"}
+# The learners migration, across which summed_history compares a database.
+LEARNERS = "0003"
 
 
 def _fresh_engine(database_url: str):
@@ -189,6 +191,8 @@ def _assert_foreign_keys_hold(engine: Engine) -> None:
             for _ in range(2)
         )
         review = insert(reviews).values(word_id=1, correct=True, created_at=started)
+        if "rating" in reviews.c:  # since 0004: the learner, a rating and when answered
+            review = review.values(learner_id=model["learner_id"], rating=3, reviewed_at=started)
         for session_id in (doomed, doomed, kept):
             kept_review = connection.execute(
                 review.values(study_session_id=session_id)
@@ -220,17 +224,19 @@ def test_upgrade_from_0001_keeps_every_row_and_never_reuses_an_id(
     assert all(before[name] for name in (*NEVER_REUSED, "idempotency_keys", "daily_activity"))
     assert _sqlite_sequence(cli_engine) == {}  # 0001 had no AUTOINCREMENT table
 
-    migrate.upgrade(cli_engine)
+    # summed_history compares across 0003; 0004 keeps every row (test_cards_migration.py).
+    migrate.upgrade(cli_engine, LEARNERS)
 
     after = tables(cli_engine)
     assert summed_history(after) == before
     assert {row["learner_id"] for row in after["study_sessions"]} == {DEFAULT_LEARNER_ID}
     max_review = max(row["id"] for row in before["word_review_items"])
+    expected_sequence = {"study_sessions": max(sessions), "word_review_items": max_review}
     if cli_engine.dialect.name == "sqlite":
-        assert _sqlite_sequence(cli_engine) == {
-            "study_sessions": max(sessions),
-            "word_review_items": max_review,
-        }
+        assert _sqlite_sequence(cli_engine) == expected_sequence
+    migrate.upgrade(cli_engine)
+    if cli_engine.dialect.name == "sqlite":
+        assert _sqlite_sequence(cli_engine) == expected_sequence
     app = make_app(database_url)
     try:
         client, engine = app.test_client(), app.extensions["lang_portal.engine"]
@@ -247,6 +253,8 @@ def test_upgrade_from_0001_keeps_every_row_and_never_reuses_an_id(
 
 def test_downgrade_to_0001_and_up_again_keeps_every_row(app, cli_engine):
     write_all(app.test_client(), HISTORY)
+    # summed_history compares across 0003; 0004 keeps every row (test_cards_migration.py).
+    migrate.downgrade(cli_engine, LEARNERS)
     before = tables(cli_engine)
 
     migrate.downgrade(cli_engine, "0001")
@@ -255,8 +263,9 @@ def test_downgrade_to_0001_and_up_again_keeps_every_row(app, cli_engine):
     _assert_foreign_keys_hold(cli_engine)
 
     at_0001 = tables(cli_engine)
-    migrate.upgrade(cli_engine)
+    migrate.upgrade(cli_engine, LEARNERS)
     assert summed_history(tables(cli_engine)) == at_0001
+    migrate.upgrade(cli_engine)
     _assert_foreign_keys_hold(cli_engine)
 
 
@@ -297,7 +306,7 @@ def test_upgrade_head_names_every_key_and_index_as_the_metadata_does(database_ur
         engine.dispose()
 
 
-@pytest.mark.parametrize("revision", ["0001", PREVIOUS_HEAD])
+@pytest.mark.parametrize("revision", ["0001", PREVIOUS_HEAD, LEARNERS])
 def test_downgrade_gives_back_the_schema_the_revision_made(database_url, revision):
     engine = _fresh_engine(database_url)
     try:

@@ -460,6 +460,13 @@ REVIEW_ITEMS = [
     ({"word_id": 1}, False),
     ({"word_id": 0, "correct": True}, False),
     ({"word_id": MAX_ID + 1, "correct": True}, False),
+    ({"word_id": 1, "rating": "hard"}, True),
+    ({"word_id": 1, "rating": 4, "is_correct": True, "duration_ms": 1200}, True),
+    ({"word_id": 1, "rating": None}, False),
+    ({"word_id": 1, "rating": "Hard"}, False),
+    ({"word_id": 1, "rating": 5}, False),
+    ({"word_id": 1, "rating": "good", "duration_ms": -1}, False),
+    ({"word_id": 1, "rating": "good", "reviewed_at": None}, False),
 ]
 
 

@@ -11,10 +11,16 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from lang_portal import db, schema
+from lang_portal import db, scheduling, schema
 from lang_portal.queries import reviews as review_queries
 from lang_portal.queries import study_sessions as study_session_queries
 from lang_portal.queries.learners import DEFAULT_LEARNER_ID
+
+SCHEDULE = scheduling.scheduler(0.9)
+
+
+def _review(word_id: int, correct: bool) -> review_queries.NewReview:
+    return review_queries.NewReview(word_id, scheduling.rating_of(correct))
 
 
 class _Clock:
@@ -34,13 +40,19 @@ def test_a_batch_timed_earlier_but_committed_later_keeps_the_later_end_time(
     earlier = later - timedelta(seconds=2)
     with db.writing(engine) as connection:
         created = study_session_queries.create(connection, DEFAULT_LEARNER_ID, 1, 1)
-        review_queries.add_reviews(connection, DEFAULT_LEARNER_ID, created["id"], [(1, True)])
+        review_queries.add_reviews(
+            connection, DEFAULT_LEARNER_ID, created["id"], [_review(1, True)], SCHEDULE
+        )
     monkeypatch.setattr(review_queries, "datetime", _Clock(later))
     with db.writing(engine) as connection:
-        review_queries.add_reviews(connection, DEFAULT_LEARNER_ID, created["id"], [(2, True)])
+        review_queries.add_reviews(
+            connection, DEFAULT_LEARNER_ID, created["id"], [_review(2, True)], SCHEDULE
+        )
     monkeypatch.setattr(review_queries, "datetime", _Clock(earlier))
     with db.writing(engine) as connection:
-        review_queries.add_reviews(connection, DEFAULT_LEARNER_ID, created["id"], [(3, False)])
+        review_queries.add_reviews(
+            connection, DEFAULT_LEARNER_ID, created["id"], [_review(3, False)], SCHEDULE
+        )
     with engine.connect() as connection:
         end_time = connection.execute(
             select(schema.study_sessions.c.last_review_at).where(

@@ -59,6 +59,8 @@ BAD_VALUES = {
     "DB_POOL_SIZE": ["0", "-1", "five"],
     "DB_STATEMENT_TIMEOUT_MS": ["0", "soon", "1e3"],
     "IDEMPOTENCY_TTL_HOURS": ["0", "a day"],
+    "DESIRED_RETENTION": ["0.69", "1", "0.995", "ninety", "nan", "true"],
+    "NEW_WORDS_PER_DAY": ["-1", "many", "2.5"],
 }
 
 
@@ -132,6 +134,8 @@ def test_defaults(monkeypatch):
         "DB_POOL_SIZE": 5,
         "DB_STATEMENT_TIMEOUT_MS": 5000,
         "IDEMPOTENCY_TTL_HOURS": 24,
+        "DESIRED_RETENTION": 0.9,
+        "NEW_WORDS_PER_DAY": 20,
     }
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from lang_portal import db
-from lang_portal.queries.problems import NameTaken, NotFound, UnknownWord
+from lang_portal.queries.problems import NameTaken, NotFound, ReviewTimeOutOfRange, UnknownWord
 
 log = logging.getLogger("lang_portal.errors")
 
@@ -120,6 +120,14 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(NotFound)
     def handle_missing_row(error: NotFound) -> Response:
         return handle_api_error(missing_row(error))
+
+    @app.errorhandler(ReviewTimeOutOfRange)
+    def handle_review_time(error: ReviewTimeOutOfRange) -> Response:
+        # The single-review route names its word in the URL and has no list of reviews.
+        single = "word_id" in (request.view_args or {})
+        field_name = "reviewed_at" if single else f"reviews.{error.index}.reviewed_at"
+        pointer = "#/" + field_name.replace(".", "/")
+        return problem(400, f"{field_name} {error}", [FieldError(pointer, str(error))])
 
     @app.errorhandler(NameTaken)
     def handle_name_taken(error: NameTaken) -> Response:

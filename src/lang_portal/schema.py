@@ -25,10 +25,12 @@ from sqlalchemy import (
     Date,
     DateTime,
     Dialect,
+    Double,
     ForeignKey,
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -175,10 +177,14 @@ study_sessions = Table(
     sqlite_autoincrement=True,
 )
 
+# The review log, the source of truth of every card (lang_portal.scheduling): a card
+# is its word's reviews replayed in (reviewed_at, id) order. ``learner_id`` repeats
+# the session's, so that one learner's log of one word is one index range.
 word_review_items = Table(
     "word_review_items",
     metadata,
     Column("id", Id, primary_key=True),
+    Column("learner_id", Id, ForeignKey("learners.id"), nullable=False),
     Column("word_id", Id, ForeignKey("words.id"), nullable=False),
     Column(
         "study_session_id",
@@ -187,13 +193,25 @@ word_review_items = Table(
         nullable=False,
     ),
     Column("correct", Boolean, nullable=False),
-    Column("created_at", UTCDateTime, nullable=False),
+    Column("rating", SmallInteger, nullable=False),  # 1 again, 2 hard, 3 good, 4 easy
+    Column("reviewed_at", UTCDateTime, nullable=False),  # when the learner answered
+    Column("duration_ms", Integer, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),  # when it was recorded
     Index("ix_word_review_items_session_word", "study_session_id", "word_id"),
-    Index("ix_word_review_items_word_id", "word_id"),
+    Index(
+        "ix_word_review_items_learner_id_word_id_reviewed_at",
+        "learner_id",
+        "word_id",
+        "reviewed_at",
+        "id",
+    ),
     sqlite_autoincrement=True,  # as study_sessions: a review id names one review, ever
 )
 
-# One learner's review counters for one word: a row once the learner has reviewed it.
+# One learner's review counters and card (lang_portal.scheduling.Card) for one word:
+# a row once the learner has reviewed it. The card columns are written with the
+# counters, in the same transaction as the reviews; they are nullable only because
+# the migration that added them could not give them a default.
 word_progress = Table(
     "word_progress",
     metadata,
@@ -201,7 +219,21 @@ word_progress = Table(
     Column("word_id", Id, ForeignKey("words.id", ondelete="CASCADE"), primary_key=True),
     _counter("correct_count"),
     _counter("wrong_count"),
+    Column("state", SmallInteger, nullable=True),  # 1 learning, 2 review, 3 relearning
+    Column("step", SmallInteger, nullable=True),
+    Column("stability", Double, nullable=True),
+    Column("difficulty", Double, nullable=True),
+    Column("due", UTCDateTime, nullable=True),
+    Column("last_review_at", UTCDateTime, nullable=True),
+    Column("last_review_id", Id, nullable=True),
+    Column("first_reviewed_at", UTCDateTime, nullable=True),
+    _counter("reps"),
+    _counter("lapses"),
     Index("ix_word_progress_word_id", "word_id"),
+    # The due queue, the due counts and the forecast walk this; the new-word allowance
+    # counts today's first reviews on the other.
+    Index("ix_word_progress_learner_id_due", "learner_id", "due", "word_id"),
+    Index("ix_word_progress_learner_id_first_reviewed_at", "learner_id", "first_reviewed_at"),
 )
 
 # One learner's sessions of one group: the total of the group's session list, and
@@ -232,7 +264,10 @@ activity_progress = Table(
 )
 
 # One row per learner and UTC day with any activity: the dashboard's streak, session
-# total and chart read these few hundred rows instead of millions of sessions.
+# total, chart and 30-day retention read these few hundred rows instead of millions of
+# sessions. Reviews count on the day they were answered (reviewed_at).
+# ``recall_reviews_count`` counts the reviews of cards in the review state, and
+# ``recalled_count`` those of them not answered again.
 daily_activity = Table(
     "daily_activity",
     metadata,
@@ -241,6 +276,8 @@ daily_activity = Table(
     _counter("sessions_count"),
     _counter("reviews_count"),
     _counter("correct_count"),
+    _counter("recall_reviews_count"),
+    _counter("recalled_count"),
 )
 
 # Stored responses for Idempotency-Key retries, per learner: one learner's key never

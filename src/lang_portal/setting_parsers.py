@@ -47,6 +47,26 @@ def integer(minimum: int) -> Callable[[Any], int]:
     return parse
 
 
+def decimal_between(low: float, high: float) -> Callable[[Any], float]:
+    """A parser of a decimal number from ``low`` to ``high``, both included."""
+    wording = f"a number from {low} to {high}"
+
+    def parse(raw: Any) -> float:
+        try:
+            value = float(raw.strip()) if isinstance(raw, str) else raw
+        except ValueError:
+            raise ValueError(f"must be {wording}") from None
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not low <= value <= high
+        ):
+            raise ValueError(f"must be {wording}")
+        return float(value)
+
+    return parse
+
+
 def choice(allowed: tuple[str, ...], normalise: Callable[[str], str]) -> Callable[[str], str]:
     """A parser that accepts one of ``allowed`` once ``normalise`` (e.g. str.upper) ran."""
 

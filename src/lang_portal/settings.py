@@ -142,6 +142,20 @@ class Settings(BaseSettings):
         "24", description="How long an `Idempotency-Key` and its stored response are kept."
     )
 
+    DESIRED_RETENTION: Annotated[float, BeforeValidator(parsers.decimal_between(0.7, 0.99))] = (
+        Field(
+            "0.9",
+            description="The chance of recall at which FSRS schedules each card's next review, "
+            "from 0.7 to 0.99: higher means more reviews and fewer words forgotten. A change "
+            "applies to each card from its next review.",
+        )
+    )
+    NEW_WORDS_PER_DAY: Annotated[int, BeforeValidator(parsers.integer(0))] = Field(
+        "20",
+        description="How many words a learner has never reviewed the due queue "
+        "(`GET /api/study/due`) offers per UTC day, across all groups.",
+    )
+
     @model_validator(mode="after")
     def _allow_the_public_host(self) -> Settings:
         host = public_host(self.PUBLIC_URL)

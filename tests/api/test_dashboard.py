@@ -21,6 +21,8 @@ from tests.conftest import count_rows
 
 STATS = "/api/dashboard/stats"
 RECENT = "/api/dashboard/recent-session"
+# The spaced-repetition figures of a learner without a card.
+NO_CARDS = {"due_now": 0, "due_today": 0, "mature_words": 0, "retention_30d": None}
 
 
 def group_name(engine, group_id: int) -> str:
@@ -107,9 +109,12 @@ def add_session(
         for word_id, ok in reviews:
             connection.execute(
                 schema.word_review_items.insert().values(
+                    learner_id=DEFAULT_LEARNER_ID,
                     word_id=word_id,
                     study_session_id=study_session_id,
                     correct=ok,
+                    rating=3 if ok else 1,
+                    reviewed_at=created_at,
                     created_at=created_at,
                 )
             )
@@ -201,6 +206,7 @@ class TestStats:
             "total_sessions": 0,
             "active_groups": 0,
             "current_streak": 0,
+            **NO_CARDS,
         }
 
     def test_every_figure_on_a_known_dataset(self, client, engine, freeze):
@@ -229,6 +235,7 @@ class TestStats:
             "total_sessions": 4,
             "active_groups": 2,  # groups 1 and 2; group 3 was last studied 31 days ago
             "current_streak": 1,  # yesterday only: nothing yet today, nothing the day before
+            **NO_CARDS,  # add_session writes counters, not cards (see tests/api/test_cards.py)
         }
         # The counters the figures come from agree with the rows themselves.
         with engine.connect() as connection:
@@ -338,6 +345,9 @@ class TestStats:
         )
         assert response.status_code == 201
         body = client.get(STATS).get_json()
+        with engine.connect() as connection:
+            dues = connection.execute(select(schema.word_progress.c.due)).scalars().all()
+        tomorrow = datetime.now(UTC).date() + timedelta(days=1)
         assert body == {
             "total_vocabulary": 263,
             "total_words_studied": 2,
@@ -346,7 +356,15 @@ class TestStats:
             "total_sessions": 1,
             "active_groups": 1,
             "current_streak": 1,
+            # Both cards end on again: due again in minutes, not yet, and not mature.
+            "due_now": 0,
+            "due_today": sum(1 for due in dues if due.date() < tomorrow),
+            "mature_words": 0,
+            # Word 10: good, good (two learning steps: now in review), then good, good,
+            # again in the review state: 2 of 3 recalled.
+            "retention_30d": pytest.approx(2 / 3),
         }
+        assert len(dues) == 2
         assert client.post("/api/study-sessions/reset", json={}).status_code == 200
         assert client.get(STATS).get_json() == {
             "total_vocabulary": 263,
@@ -356,6 +374,7 @@ class TestStats:
             "total_sessions": 0,
             "active_groups": 0,
             "current_streak": 0,
+            **NO_CARDS,
         }
         assert client.get(RECENT).get_json() is None
 

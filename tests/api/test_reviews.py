@@ -81,19 +81,25 @@ class TestBatch:
         ]
         response = client.post(f"{prefix}/{study_session_id}/review", json={"reviews": reviews})
         assert response.status_code == 201
-        assert response.get_json() == {"session_id": study_session_id, "reviews_created": 5}
+        body = response.get_json()
+        assert (body["session_id"], body["reviews_created"]) == (study_session_id, 5)
+        # One card per word reviewed, in word order (tests/api/test_cards.py checks them).
+        assert [card["word_id"] for card in body["cards"]] == [4, 7, 12]
         with engine.connect() as connection:
             rows = connection.execute(
                 select(schema.word_review_items).order_by(schema.word_review_items.c.id)
             ).all()
-        assert [(r.word_id, r.correct, r.study_session_id) for r in rows] == [
-            (4, True, study_session_id),
-            (7, False, study_session_id),
-            (4, True, study_session_id),
-            (4, False, study_session_id),
-            (12, True, study_session_id),
+        # Without a rating, right is good (3) and wrong is again (1).
+        assert [(r.word_id, r.correct, r.rating, r.study_session_id) for r in rows] == [
+            (4, True, 3, study_session_id),
+            (7, False, 1, study_session_id),
+            (4, True, 3, study_session_id),
+            (4, False, 1, study_session_id),
+            (12, True, 3, study_session_id),
         ]
         assert all(r.created_at >= before for r in rows)
+        assert all(r.reviewed_at == r.created_at for r in rows)  # no reviewed_at: now
+        assert {(r.learner_id, r.duration_ms) for r in rows} == {(DEFAULT_LEARNER_ID, None)}
         state = counters(engine, study_session_id)
         session_row = state["session"]
         assert (
@@ -143,7 +149,7 @@ class TestBatch:
             ({"reviews": [GOOD] * 3 + [{"word_id": 1, "is_correct": 1}]}, "#/reviews/3/is_correct"),
             ({"reviews": [GOOD] * 3 + [{"word_id": 1, "correct": None}]}, "#/reviews/3/correct"),
             ({"reviews": [GOOD] * 3 + [{"word_id": 1, "correct": "yes"}]}, "#/reviews/3/correct"),
-            ({"reviews": [GOOD] * 3 + [{"word_id": 1}]}, "#/reviews/3/is_correct"),
+            ({"reviews": [GOOD] * 3 + [{"word_id": 1}]}, "#/reviews/3"),
             ({"reviews": [GOOD] * 3 + [{"is_correct": True}]}, "#/reviews/3/word_id"),
             ({"reviews": [GOOD] * 3 + [{"word_id": "1", "correct": True}]}, "#/reviews/3/word_id"),
             ({"reviews": [GOOD] * 3 + [{"word_id": 1.0, "correct": True}]}, "#/reviews/3/word_id"),
@@ -233,9 +239,14 @@ class TestSingle:
             "word_id": 9,
             "study_session_id": study_session_id,
             "correct": False,
+            "rating": "again",
+            "reviewed_at": body["created_at"],
+            "duration_ms": None,
             "created_at": body["created_at"],
+            "card": body["card"],  # tests/api/test_cards.py checks cards
         }
-        assert datetime.fromisoformat(body["created_at"]) == row.created_at
+        assert body["card"]["reps"] == 1
+        assert datetime.fromisoformat(body["created_at"]) == row.created_at == row.reviewed_at
         state = counters(engine, study_session_id)
         assert (state["session"].review_items_count, state["session"].wrong_count) == (1, 1)
         assert state["words"] == {9: (0, 1)}
@@ -244,11 +255,11 @@ class TestSingle:
     @pytest.mark.parametrize(
         ("body", "pointer"),
         [
-            ({}, "#/correct"),
+            ({}, "#/"),
             ({"correct": "true"}, "#/correct"),
             ({"correct": 1}, "#/correct"),
             ({"correct": None}, "#/correct"),
-            ({"is_correct": True}, "#/correct"),
+            ({"is_correct": "yes"}, "#/is_correct"),
         ],
     )
     def test_bad_body_is_400(self, client, engine, body, pointer):

@@ -119,7 +119,8 @@ def test_word_detail_lists_its_groups(client, engine, path):
     response = client.get(path)
     assert response.status_code == 200
     word = response.get_json()["word"]
-    assert set(word) == {*WORD_FIELDS, "groups"}
+    assert set(word) == {*WORD_FIELDS, "groups", "card"}
+    assert (word["card"]["reps"], word["card"]["state"]) == (3, "learning")  # good, again, again
     assert (word["kanji"], word["romaji"], word["english"]) == (
         expected.kanji,
         expected.romaji,

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from flask import Flask
 
-from lang_portal.api import dashboard, groups, learners, study_activities, study_sessions, words
+from lang_portal.api import (
+    dashboard,
+    groups,
+    learners,
+    study,
+    study_activities,
+    study_sessions,
+    words,
+)
 from lang_portal.api.routing import routes
 
 __all__ = [
@@ -12,6 +20,7 @@ __all__ = [
     "groups",
     "init_app",
     "learners",
+    "study",
     "study_activities",
     "study_sessions",
     "words",

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Response, after_this_request, g
-from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import Connection
 
-from lang_portal import queries
+from lang_portal import queries, scheduling
+from lang_portal.api.cards import (
+    Answer,
+    Card,
+    RatingName,
+    WordCard,
+    answer_schema,
+    card_body,
+    current_scheduler,
+)
 from lang_portal.api.lookup import found
 from lang_portal.api.pagination import PageQuery, page_body
 from lang_portal.api.routing import MAX_ID, Reply, routes
@@ -78,12 +88,14 @@ class StudySessionDetail(BaseModel):
     total_pages: int
 
 
-class Review(BaseModel):
-    """One review: was the word answered correctly? ``correct`` is accepted as a synonym."""
+class Review(Answer):
+    """One review: the word, and how the learner answered it."""
 
-    model_config = ConfigDict(strict=True)
     word_id: int = Field(ge=1, le=MAX_ID)
-    is_correct: bool = Field(validation_alias=AliasChoices("is_correct", "correct"))
+
+    def to_new_review(self) -> queries.reviews.NewReview:
+        """The review as the query layer records it."""
+        return _new_review(self.word_id, self)
 
 
 class ReviewBatch(BaseModel):
@@ -97,33 +109,50 @@ class ReviewBatch(BaseModel):
 
 
 class ReviewsCreated(BaseModel):
-    """How many reviews a batch recorded."""
+    """How many reviews a batch recorded, and each reviewed word's card after it."""
 
     session_id: int
     reviews_created: int
+    cards: list[WordCard]
 
 
-class SingleReview(BaseModel):
+class SingleReview(Answer):
     """The answer for one word."""
 
-    model_config = ConfigDict(strict=True, json_schema_extra={"examples": [{"correct": True}]})
-    correct: bool
+    model_config = ConfigDict(
+        strict=True,
+        json_schema_extra=answer_schema({"correct": True}, {"rating": "hard"}),
+    )
 
 
 class ReviewItem(BaseModel):
-    """A recorded review."""
+    """A recorded review, and the word's card after it."""
 
     id: int
     word_id: int
     study_session_id: int
     correct: bool
+    rating: RatingName
+    reviewed_at: AwareDatetime
+    duration_ms: int | None
     created_at: AwareDatetime
+    card: Card
 
 
 class ResetDone(BaseModel):
     """Confirmation that the study history is empty."""
 
     message: str
+
+
+def _new_review(word_id: int, answer: Answer) -> queries.reviews.NewReview:
+    return queries.reviews.NewReview(
+        word_id, answer.rating_number, answer.reviewed_at, answer.duration_ms
+    )
+
+
+def _review_body(review: dict[str, Any]) -> dict[str, Any]:
+    return {**review, "rating": scheduling.RATING_NAMES[review["rating"]]}
 
 
 def _log_when_created(created: dict[str, Any]) -> None:
@@ -212,10 +241,22 @@ def get_study_session(
 def review_words(
     connection: Connection, learner_id: int, study_session_id: int, body: ReviewBatch
 ) -> Reply:
-    """Record a batch of reviews in one of the learner's study sessions, all or nothing."""
-    reviews = [(review.word_id, review.is_correct) for review in body.reviews]
-    created = queries.reviews.add_reviews(connection, learner_id, study_session_id, reviews)
-    return Reply({"session_id": study_session_id, "reviews_created": len(created)}, 201)
+    """Record a batch of reviews in one of the learner's study sessions, all or nothing,
+    and answer with the card of each word reviewed."""
+    reviews = [review.to_new_review() for review in body.reviews]
+    recorded = queries.reviews.add_reviews(
+        connection, learner_id, study_session_id, reviews, current_scheduler()
+    )
+    now = datetime.now(UTC)
+    cards = [
+        {"word_id": word_id, **card_body(card, now)} for word_id, card in recorded.cards.items()
+    ]
+    body_out = {
+        "session_id": study_session_id,
+        "reviews_created": len(recorded.reviews),
+        "cards": cards,
+    }
+    return Reply(body_out, 201)
 
 
 @routes.post(
@@ -238,10 +279,12 @@ def review_word(
 
     An unknown word is a 404 here, not a 400 as in a batch: its id is in the URL.
     """
-    (created,) = queries.reviews.add_reviews(
-        connection, learner_id, study_session_id, [(word_id, body.correct)]
+    recorded = queries.reviews.add_reviews(
+        connection, learner_id, study_session_id, [_new_review(word_id, body)], current_scheduler()
     )
-    return Reply(created, 201)
+    (review,) = recorded.reviews
+    card = card_body(recorded.cards[word_id], datetime.now(UTC))
+    return Reply({**_review_body(review), "card": card}, 201)
 
 
 @routes.post(

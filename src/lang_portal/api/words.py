@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
 from lang_portal import queries
+from lang_portal.api.cards import Card, card_body
 from lang_portal.api.lookup import found
 from lang_portal.api.pagination import SortedPageQuery, legacy_page
 from lang_portal.api.routing import routes
@@ -52,9 +54,11 @@ class GroupName(BaseModel):
 
 
 class WordWithGroups(WordItem):
-    """A word with the groups it belongs to."""
+    """A word with the groups it belongs to, and the learner's card (null when they never
+    reviewed it)."""
 
     groups: list[GroupName]
+    card: Card | None
 
 
 class WordDetail(BaseModel):
@@ -82,5 +86,7 @@ def list_words(connection: Connection, learner_id: int, query: WordListQuery) ->
     errors=(404,),
 )
 def get_word(connection: Connection, learner_id: int, word_id: int) -> dict[str, Any]:
-    """Show one word, the learner's review counts of it and its groups."""
-    return {"word": found(queries.words.get(connection, learner_id, word_id), "word")}
+    """Show one word, the learner's review counts and card of it, and its groups."""
+    word = found(queries.words.get(connection, learner_id, word_id), "word")
+    card = queries.cards.card_of(connection, learner_id, word_id)
+    return {"word": {**word, "card": card_body(card, datetime.now(UTC))}}

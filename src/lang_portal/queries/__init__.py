@@ -7,6 +7,7 @@ exceptions of :mod:`lang_portal.queries.problems`.
 """
 
 from lang_portal.queries import (
+    cards,
     dashboard,
     groups,
     learners,
@@ -20,6 +21,7 @@ from lang_portal.queries import (
 )
 
 __all__ = [
+    "cards",
     "dashboard",
     "groups",
     "learners",

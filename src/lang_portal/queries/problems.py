@@ -61,3 +61,14 @@ class NameTaken(Exception):
     def __init__(self, name: str) -> None:
         super().__init__(f"a learner named {name!r} already exists")
         self.name = name
+
+
+class ReviewTimeOutOfRange(Exception):
+    """A review's ``reviewed_at`` is before its session started, or too far ahead of now.
+
+    ``index`` is the review's position in its batch.
+    """
+
+    def __init__(self, index: int, reason: str) -> None:
+        super().__init__(reason)
+        self.index = index

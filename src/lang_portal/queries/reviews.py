@@ -1,25 +1,60 @@
-"""Recording a learner's reviews of words in one of their study sessions.
+"""Recording a learner's reviews of words in one of their study sessions, and
+scheduling the words they reviewed.
 
 A batch of reviews moves the counters that reads rely on (the session's, and the
-learner's for each word and for today) in the same transaction as the review rows,
-all or nothing.
+learner's for each word and for each day) and the learner's cards of the words
+(:mod:`lang_portal.scheduling`) in the same transaction as the review rows, all or
+nothing.
+
+A card is a pure function of its word's reviews in ``(reviewed_at, id)`` order.
+Reviews that come after the card's last one continue it; a review answered earlier
+(an offline device syncing late) makes the card replay the word's whole log. Either
+way the word's ``word_progress`` row is locked first (PostgreSQL; on SQLite writes
+take turns), in word-id order as every write locks it, so two batches never lose
+each other's update.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from datetime import UTC, datetime
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import fsrs
 from sqlalchemy import Connection, Integer, bindparam, case, insert, select, update
 
-from lang_portal import db, schema
-from lang_portal.queries.problems import UnknownStudySession, UnknownWord
-from lang_portal.queries.study_sessions import count_day
+from lang_portal import db, scheduling, schema
+from lang_portal.queries.problems import ReviewTimeOutOfRange, UnknownStudySession, UnknownWord
+from lang_portal.queries.study_sessions import count_days
+
+# How far ahead of the server's clock a device's reviewed_at may be (clock skew).
+FUTURE_LEEWAY = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class NewReview:
+    """A review to record: the word, its rating (1 again to 4 easy), and optionally when
+    it was answered (default: now) and how long the answer took."""
+
+    word_id: int
+    rating: int
+    reviewed_at: datetime | None = None
+    duration_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What a batch recorded: its review rows by id (the batch's order), and the card of
+    each word it reviewed, after the batch, by word id."""
+
+    reviews: list[dict[str, Any]]
+    cards: dict[int, scheduling.Card]
+
 
 # Built once, with bind parameters, like the statements of create(): see
 # lang_portal.queries.study_sessions.
-_REVIEWED_AT = bindparam("now", type_=schema.study_sessions.c.last_review_at.type)
+_REVIEWED_AT = bindparam("last_review_at", type_=schema.study_sessions.c.last_review_at.type)
 _ADD_REVIEWS_TO_SESSION = (
     update(schema.study_sessions)
     .where(
@@ -43,19 +78,41 @@ _ADD_REVIEWS_TO_SESSION = (
             else_=_REVIEWED_AT,
         ),
     )
+    .returning(schema.study_sessions.c.created_at)
 )
 _EXISTING_WORDS = select(schema.words.c.id).where(
     schema.words.c.id.in_(bindparam("word_ids", expanding=True))
 )
-_INSERT_REVIEWS = insert(schema.word_review_items).returning(
-    schema.word_review_items.c.id,
-    schema.word_review_items.c.word_id,
-    schema.word_review_items.c.correct,
+# RETURNING gives each review's id with the review itself: rows come back in no
+# promised order (asking for the parameters' order would make SQLite insert one row
+# per statement), and the ids, not the order of the request, break ties between two
+# reviews answered at the same instant.
+_RECORDED = [c for c in schema.word_review_items.c if c.name != "learner_id"]
+_INSERT_REVIEWS = insert(schema.word_review_items).returning(*_RECORDED)
+_CARD_COLUMNS = [schema.word_progress.c[name] for name in scheduling.CARD_FIELDS]
+_WRITE_CARD = (
+    update(schema.word_progress)
+    .where(
+        schema.word_progress.c.learner_id == bindparam("card_learner_id"),
+        schema.word_progress.c.word_id == bindparam("card_word_id"),
+    )
+    .values({name: bindparam(name) for name in scheduling.CARD_FIELDS})
+)
+_review_log = schema.word_review_items
+_WORD_LOGS = (
+    select(_review_log.c.word_id, _review_log.c.id, _review_log.c.reviewed_at, _review_log.c.rating)
+    .where(
+        _review_log.c.learner_id == bindparam("learner_id"),
+        _review_log.c.word_id.in_(bindparam("word_ids", expanding=True)),
+    )
+    .order_by(_review_log.c.word_id, _review_log.c.reviewed_at, _review_log.c.id)
 )
 
 
 def _count_words_statement(connection: Connection) -> Any:
-    """The upsert that adds right and wrong answers to a learner's row for a word."""
+    """The upsert that adds right and wrong answers to a learner's row for a word, and
+    returns the row's card: the upsert locks the row (PostgreSQL) before the card is
+    read, so no other batch can change the card between this read and its write."""
     progress = schema.word_progress
     upsert = db.upsert(connection, progress, ["learner_id", "word_id"])
     return upsert.on_conflict_do_update(
@@ -64,24 +121,28 @@ def _count_words_statement(connection: Connection) -> Any:
             name: progress.c[name] + upsert.excluded[name]
             for name in ("correct_count", "wrong_count")
         },
-    )
+    ).returning(progress.c.word_id, *_CARD_COLUMNS)
 
 
 def add_reviews(
     connection: Connection,
     learner_id: int,
     study_session_id: int,
-    reviews: list[tuple[int, bool]],
-) -> list[dict[str, Any]]:
-    """Record (word_id, correct) reviews in one of the learner's sessions, all or nothing.
+    reviews: list[NewReview],
+    schedule: fsrs.Scheduler,
+) -> Recorded:
+    """Record reviews in one of the learner's sessions and reschedule their words, all
+    or nothing.
 
     Raises UnknownStudySession when the learner has no such session (another learner's
-    is none of theirs), and UnknownWord for the first review (by index) whose word does
-    not exist.
+    is none of theirs), UnknownWord for the first review (by index) whose word does
+    not exist, and ReviewTimeOutOfRange for the first review answered before the
+    session started or more than FUTURE_LEEWAY ahead of now.
     """
     now = datetime.now(UTC)
-    correct_total = sum(1 for _, correct in reviews if correct)
-    found = connection.execute(
+    answered = [review.reviewed_at or now for review in reviews]
+    correct_total = sum(1 for review in reviews if scheduling.is_correct(review.rating))
+    started = connection.execute(
         _ADD_REVIEWS_TO_SESSION,
         {
             "counted_session_id": study_session_id,
@@ -89,29 +150,87 @@ def add_reviews(
             "reviews": len(reviews),
             "right": correct_total,
             "wrong": len(reviews) - correct_total,
-            "now": now,
+            "last_review_at": max(answered),
         },
-    ).rowcount
-    if not found:
+    ).scalar()
+    if started is None:
         raise UnknownStudySession(study_session_id)
-    word_ids = {word_id for word_id, _ in reviews}
-    existing = set(connection.execute(_EXISTING_WORDS, {"word_ids": list(word_ids)}).scalars())
-    for index, (word_id, _) in enumerate(reviews):
-        if word_id not in existing:
-            raise UnknownWord(word_id, index)
-    created = connection.execute(
-        _INSERT_REVIEWS,
-        [
-            {"word_id": w, "study_session_id": study_session_id, "correct": c, "created_at": now}
-            for w, c in reviews
-        ],
-    ).all()
-    right = Counter(word_id for word_id, correct in reviews if correct)
-    wrong = Counter(word_id for word_id, correct in reviews if not correct)
-    # One executemany for all the words (a 50-review batch is one statement, not 50),
-    # in id order: two batches locking the same words in different orders deadlock on
-    # PostgreSQL (a set's order depends on insertion order).
+    _check_times(answered, started, now)
+    word_ids = sorted({review.word_id for review in reviews})
+    existing = set(connection.execute(_EXISTING_WORDS, {"word_ids": word_ids}).scalars())
+    for index, review in enumerate(reviews):
+        if review.word_id not in existing:
+            raise UnknownWord(review.word_id, index)
+    cards = _lock_cards(connection, learner_id, reviews)
+    rows = [
+        {
+            "learner_id": learner_id,
+            "word_id": review.word_id,
+            "study_session_id": study_session_id,
+            "correct": scheduling.is_correct(review.rating),
+            "rating": review.rating,
+            "reviewed_at": reviewed_at,
+            "duration_ms": review.duration_ms,
+            "created_at": now,
+        }
+        for review, reviewed_at in zip(reviews, answered, strict=True)
+    ]
+    recorded = sorted(
+        (row._asdict() for row in connection.execute(_INSERT_REVIEWS, rows)),
+        key=lambda row: row["id"],
+    )
+    days = _DayCounts()
+    for row in recorded:
+        days.add_review(row["reviewed_at"], row["correct"])
+    logged: dict[int, list[scheduling.LoggedReview]] = defaultdict(list)
+    for row in recorded:
+        logged[row["word_id"]].append(
+            scheduling.LoggedReview(row["id"], row["reviewed_at"], row["rating"])
+        )
+    late = [
+        word_id
+        for word_id, batch in logged.items()
+        if scheduling.needs_replay(cards[word_id], batch)
+    ]
+    logs = _logs_of(connection, learner_id, late)
+    rescheduled = {
+        word_id: _reschedule(cards[word_id], batch, logs.get(word_id), schedule, days)
+        for word_id, batch in sorted(logged.items())
+    }
     connection.execute(
+        _WRITE_CARD,
+        [
+            {"card_learner_id": learner_id, "card_word_id": word_id, **scheduling.to_row(card)}
+            for word_id, card in rescheduled.items()
+        ],
+    )
+    count_days(connection, learner_id, days.rows())
+    return Recorded(recorded, rescheduled)
+
+
+def _check_times(answered: list[datetime], started: datetime, now: datetime) -> None:
+    latest = now + FUTURE_LEEWAY
+    for index, reviewed_at in enumerate(answered):
+        if reviewed_at < started:
+            raise ReviewTimeOutOfRange(index, "is before the study session started")
+        if reviewed_at > latest:
+            raise ReviewTimeOutOfRange(index, "is more than 60 seconds in the future")
+
+
+def _lock_cards(
+    connection: Connection, learner_id: int, reviews: list[NewReview]
+) -> dict[int, scheduling.Card | None]:
+    """Add the batch's right and wrong answers to each word's row, creating the rows of
+    new words, and return each word's card as it was (None for a new word).
+
+    One executemany for all the words (a 50-review batch is one statement, not 50), in
+    id order: two batches locking the same words in different orders deadlock on
+    PostgreSQL.
+    """
+    right = Counter(r.word_id for r in reviews if scheduling.is_correct(r.rating))
+    wrong = Counter(r.word_id for r in reviews if not scheduling.is_correct(r.rating))
+    word_ids = sorted(right.keys() | wrong.keys())
+    returned = connection.execute(
         db.statement_for(connection, "count_words", _count_words_statement),
         [
             {
@@ -120,17 +239,70 @@ def add_reviews(
                 "correct_count": right[word_id],
                 "wrong_count": wrong[word_id],
             }
-            for word_id in sorted(word_ids)
+            for word_id in word_ids
         ],
     )
-    count_day(connection, learner_id, now, sessions=0, reviews=len(reviews), correct=correct_total)
-    return [
-        {
-            "id": row.id,
-            "word_id": row.word_id,
-            "study_session_id": study_session_id,
-            "correct": row.correct,
-            "created_at": now,
-        }
-        for row in created
-    ]
+    return {row.word_id: scheduling.from_row(row) for row in returned}
+
+
+def _logs_of(
+    connection: Connection, learner_id: int, word_ids: list[int]
+) -> dict[int, list[scheduling.LoggedReview]]:
+    """The whole review log of each of these words, the batch's reviews included, in
+    ``(reviewed_at, id)`` order: one statement for all of them."""
+    if not word_ids:
+        return {}
+    logs: dict[int, list[scheduling.LoggedReview]] = defaultdict(list)
+    rows = connection.execute(_WORD_LOGS, {"learner_id": learner_id, "word_ids": sorted(word_ids)})
+    for word_id, review_id, reviewed_at, rating in rows:
+        logs[word_id].append(scheduling.LoggedReview(review_id, reviewed_at, rating))
+    return logs
+
+
+def _reschedule(
+    card: scheduling.Card | None,
+    batch: list[scheduling.LoggedReview],
+    log: list[scheduling.LoggedReview] | None,
+    schedule: fsrs.Scheduler,
+    days: _DayCounts,
+) -> scheduling.Card:
+    """The word's card after the batch: continued, or replayed from ``log`` (the word's
+    whole log, given when a review of the batch comes before the card's last one). The
+    recall counters of ``days`` move by what changed in the states the card was in when
+    each review was answered."""
+    if log is None:
+        applied = scheduling.apply(schedule, card, batch)
+        days.add_recalls(sorted(batch, key=lambda review: review.order), applied, +1)
+        return applied.card
+    batch_ids = {review.id for review in batch}
+    before = [review for review in log if review.id not in batch_ids]
+    days.add_recalls(before, scheduling.replay(schedule, before), -1)
+    after = scheduling.replay(schedule, log)
+    days.add_recalls(log, after, +1)
+    return after.card
+
+
+class _DayCounts:
+    """The batch's changes to the learner's daily_activity rows, by UTC day answered."""
+
+    def __init__(self) -> None:
+        self._counts: dict[date, Counter[str]] = defaultdict(Counter)
+
+    def add_review(self, reviewed_at: datetime, correct: bool) -> None:
+        day = self._counts[reviewed_at.astimezone(UTC).date()]
+        day["reviews_count"] += 1
+        day["correct_count"] += correct
+
+    def add_recalls(
+        self, ordered: list[scheduling.LoggedReview], applied: scheduling.Applied, sign: int
+    ) -> None:
+        """Count (sign +1) or uncount (-1) the reviews answered in the review state."""
+        for review, state in zip(ordered, applied.states_before, strict=True):
+            if state == scheduling.REVIEW:
+                day = self._counts[review.reviewed_at.astimezone(UTC).date()]
+                day["recall_reviews_count"] += sign
+                day["recalled_count"] += sign * scheduling.is_correct(review.rating)
+
+    def rows(self) -> dict[date, Counter[str]]:
+        """The changes by day, in day order."""
+        return dict(sorted(self._counts.items()))

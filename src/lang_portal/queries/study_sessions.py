@@ -10,8 +10,8 @@ reviews is :mod:`lang_portal.queries.reviews`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -82,7 +82,13 @@ def select_sessions() -> Select[Any]:
 # statement costs more than executing it, and POST /api/study-sessions is the hot path
 # (see docs/performance.md).
 _INSERT_SESSION = insert(schema.study_sessions).returning(schema.study_sessions.c.id)
-_DAY_COUNTS = ("sessions_count", "reviews_count", "correct_count")
+_DAY_COUNTS = (
+    "sessions_count",
+    "reviews_count",
+    "correct_count",
+    "recall_reviews_count",
+    "recalled_count",
+)
 
 
 def _count_day_statement(connection: Connection) -> Any:
@@ -93,22 +99,28 @@ def _count_day_statement(connection: Connection) -> Any:
     )
 
 
-def count_day(
-    connection: Connection,
-    learner_id: int,
-    now: datetime,
-    sessions: int,
-    reviews: int,
-    correct: int,
+def count_days(
+    connection: Connection, learner_id: int, days: Mapping[date, Mapping[str, int]]
 ) -> None:
-    """Add to the learner's row of daily_activity for the (UTC) day, creating it if needed.
+    """Add to the learner's rows of daily_activity, one per (UTC) day, creating them if
+    needed. ``days`` maps each day to its changes by counter name; a counter not named
+    does not change.
 
     Every write that adds sessions or reviews calls it in the same transaction as its
     rows, so the per-day counters always match them.
     """
     statement = db.statement_for(connection, "count_day", _count_day_statement)
-    counts = {"sessions_count": sessions, "reviews_count": reviews, "correct_count": correct}
-    connection.execute(statement, {"learner_id": learner_id, "day": now.date(), **counts})
+    connection.execute(
+        statement,
+        [
+            {
+                "learner_id": learner_id,
+                "day": day,
+                **{name: changes.get(name, 0) for name in _DAY_COUNTS},
+            }
+            for day, changes in days.items()
+        ],
+    )
 
 
 def _count_session_in(
@@ -189,7 +201,7 @@ def create(
             "created_at": now,
         },
     ).scalar_one()
-    count_day(connection, learner_id, now, sessions=1, reviews=0, correct=0)
+    count_days(connection, learner_id, {now.date(): {"sessions_count": 1}})
     return {
         "id": study_session_id,
         "session_id": study_session_id,
