@@ -70,23 +70,28 @@ READ_VARIANTS = [
 # Statements per portal page, at most, by URL rule: each page reads every row it shows
 # once (a second read of the same row, like fetching a group again, breaks its budget).
 # A new page must be given its budget here.
+# Every page with the navigation counts the cards due now for its Review entry: one
+# statement more, unless the page read that figure already (the dashboard, Review).
 PAGE_BUDGETS = {
-    "/": 7,  # the stats (5), the last session with its group's name, the chart's days
+    "/": 10,  # the stats (5), the cards' figures (2), the last session, the chart's days,
+    # the forecast
     "/portal": 0,  # redirects to /
     "/portal/": 0,
-    "/portal/words": 2,
-    "/portal/words/<id:word_id>": 2,
-    "/portal/groups": 2,
-    "/portal/groups/<id:group_id>": 4,  # the group, its words, its recent sessions, activities
-    "/portal/groups/<id:group_id>/sessions": 2,
-    "/portal/study-activities": 1,
-    "/portal/study-activities/<id:study_activity_id>": 4,
-    "/portal/sessions": 2,
-    "/portal/sessions/<id:study_session_id>": 3,
-    "/portal/settings": 1,
+    "/portal/words": 3,
+    "/portal/words/<id:word_id>": 3,
+    "/portal/groups": 3,
+    "/portal/groups/<id:group_id>": 5,  # the group, its words, its recent sessions, activities
+    "/portal/groups/<id:group_id>/sessions": 3,
+    "/portal/study-activities": 2,
+    "/portal/study-activities/<id:study_activity_id>": 5,
+    "/portal/sessions": 3,
+    "/portal/sessions/<id:study_session_id>": 4,
+    "/portal/settings": 2,
+    "/portal/review": 9,  # the queue's counts over all groups and per group, the activity
     "/activities/flashcards/": 0,
     "/activities/typing-tutor/": 0,
     "/activities/kanji-match/": 0,
+    "/activities/review/": 0,
 }
 REDIRECTS = {"/portal", "/portal/"}
 PAGE_VARIANTS = [

@@ -70,7 +70,8 @@ def activity_sessions_counts(engine, learner_id: int = DEFAULT_LEARNER_ID) -> li
 def test_list_has_absolute_urls(client, engine, app, path):
     body = client.get(path).get_json()
     rows = activity_rows(engine)
-    assert [a["id"] for a in body] == [r.id for r in rows] == [1, 2, 3]
+    # The four seeded activities: Flashcards, Typing Tutor, Kanji Match and Review.
+    assert [a["id"] for a in body] == [r.id for r in rows] == [1, 2, 3, 4]
     for activity, row in zip(body, rows, strict=True):
         assert set(activity) == ACTIVITY_FIELDS
         assert activity["title"] == row.name and activity["description"] == row.description
@@ -84,6 +85,7 @@ def test_list_has_absolute_urls(client, engine, app, path):
         "/activities/flashcards/",
         "/activities/typing-tutor/",
         "/activities/kanji-match/",
+        "/activities/review/",
     ]
 
 
@@ -146,15 +148,16 @@ def test_init_db_moves_the_seeded_activities_of_an_existing_database(engine):
         "/activities/flashcards/",
         "/activities/typing-tutor/",
         "/activities/kanji-match/",
+        "/activities/review/",
     ]
-    assert activity_sessions_counts(engine) == [0, 4, 4]  # counters are left alone
+    assert activity_sessions_counts(engine) == [0, 4, 4, 0]  # counters are left alone
 
 
 def test_detail_and_404(client):
     body = client.get("/api/study-activities/2").get_json()
     assert set(body) == ACTIVITY_FIELDS and body["title"] == "Typing Tutor"
     assert body["description"]
-    assert_problem(client.get("/api/study-activities/4"), 404)
+    assert_problem(client.get("/api/study-activities/9"), 404)
 
 
 class TestSessions:
@@ -185,7 +188,7 @@ class TestSessions:
         assert [item["group_id"] for item in body["items"]] == [1, 3]
         assert body["items"][0]["end_time"] == body["items"][0]["start_time"]
         # The list is exactly this activity's stored sessions, and its counter agrees.
-        assert activity_sessions_counts(engine) == [2, 1, 0]
+        assert activity_sessions_counts(engine) == [2, 1, 0, 0]
         assert count_rows(engine, "study_sessions") == 3
 
     def test_pages_use_the_activity_counter(self, client, engine):

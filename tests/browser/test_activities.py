@@ -148,11 +148,41 @@ def play_kanji_match(page: Page, words: list[dict]) -> tuple[int, int]:
     return right, wrong
 
 
+def play_review(page: Page, words: list[dict]) -> tuple[int, int]:
+    """Every card (all new on a fresh database, so the new count drops with each); each
+    third one Again, the others Hard, Good or Easy in turn. Keys 1 to 4 for most cards,
+    the on-screen buttons for every fifth."""
+    names = ["hard", "good", "easy"]
+    keys = {"again": "1", "hard": "2", "good": "3", "easy": "4"}
+    right = wrong = 0
+    for index in range(len(words)):
+        expect(page.locator("#rv-position")).to_have_text(f"Card {index + 1} of {len(words)}")
+        expect(page.locator("#rv-new")).to_have_text(str(len(words) - index))
+        expect(page.locator("#rv-due")).to_have_text("0")
+        rating = "again" if index % 3 == 0 else names[index % len(names)]
+        if index % 5 == 4:
+            page.get_by_role("button", name="Show answer").click()
+            expect(page.locator("#rv-meaning")).to_be_visible()
+            page.locator(f"#rv-rate-{rating}").click()
+        else:
+            page.keyboard.press("Space")
+            expect(page.locator("#rv-meaning")).to_be_visible()
+            page.keyboard.press(keys[rating])
+        right += rating != "again"
+        wrong += rating == "again"
+    return right, wrong
+
+
 PLAYERS: dict[str, Callable[[Page, list[dict]], tuple[int, int]]] = {
     "Flashcards": play_flashcards,
     "Typing Tutor": play_typing_tutor,
     "Kanji Match": play_kanji_match,
+    "Review": play_review,
 }
+# A Review round is the group's due queue: on a fresh database, its new words, as many as
+# the daily allowance. An allowance above the group's size makes the round every word,
+# like the other activities' rounds.
+EVERY_WORD_IS_NEW_TODAY = {"NEW_WORDS_PER_DAY": 100}
 
 
 def check_links_follow_the_request(page: Page, portal: Portal) -> None:
@@ -174,7 +204,7 @@ def check_links_follow_the_request(page: Page, portal: Portal) -> None:
 def test_an_activity_started_from_the_group_page_records_one_full_round(
     page: Page, start_portal, page_errors: BrowserErrors, host: str, activity: dict
 ):
-    portal = start_portal(host=host, public_url=False)
+    portal = start_portal(host=host, public_url=False, **EVERY_WORD_IS_NEW_TODAY)
     words = group_words(portal)
     check_links_follow_the_request(page, portal)
 
@@ -227,7 +257,7 @@ def test_the_new_activities_fit_a_phone_and_play_by_touch(
     phone_page: Page, start_portal, page_errors: BrowserErrors, activity: dict
 ):
     page = phone_page
-    portal = start_portal(public_url=False)
+    portal = start_portal(public_url=False, **EVERY_WORD_IS_NEW_TODAY)
     words = group_words(portal)
     page.goto(f"{portal.url}/portal/groups/{GROUP_ID}")
     page.get_by_role("button", name=f"Start {activity['name']}").click()

@@ -88,7 +88,9 @@ PAGES = [
     "/portal/study-activities/1?group_id=3",
     "/portal/sessions",
     "/portal/settings",
+    "/portal/review",
     "/activities/flashcards/",
+    "/activities/review/",
 ]
 
 

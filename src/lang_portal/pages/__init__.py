@@ -1,9 +1,9 @@
-"""The portal in a browser: server-rendered pages and the built-in flashcards activity.
+"""The portal in a browser: server-rendered pages and the built-in study activities.
 
 Paths: ``/`` is the dashboard, ``/portal/...`` every other page, and
-``/activities/flashcards/`` the flashcards activity. None of them collides with
-``/api`` or with the legacy JSON paths (``/words``, ``/groups``, ``/dashboard/...``,
-``/study_sessions``).
+``/activities/<name>/`` the built-in activities (Flashcards, Review...). None of them
+collides with ``/api`` or with the legacy JSON paths (``/words``, ``/groups``,
+``/dashboard/...``, ``/study_sessions``).
 
 Pages read through the same query functions as the JSON API (``lang_portal.queries``)
 and write only by calling the API from the browser, so there is one write path with
@@ -58,15 +58,20 @@ _ERROR_TITLES = {
 
 
 def init_app(app: Flask) -> None:
-    """Register the pages and the flashcards activity on the app.
+    """Register the pages and the built-in activities on the app.
 
     Call after the API is registered: the pages use its ``<id:...>`` URL converter.
     """
     from lang_portal.api.routing import IdConverter
-    from lang_portal.pages import activities, views  # noqa: F401 (they declare the routes)
+    from lang_portal.pages import activities, review, views  # noqa: F401 (they declare the routes)
 
     app.url_map.converters.setdefault("id", IdConverter)
     app.register_blueprint(blueprint)
+
+
+def current_learner_id() -> int:
+    """Whose history the pages show: the caller's."""
+    return identity.current(write=False).learner_id
 
 
 @blueprint.app_template_filter("utc")

@@ -15,11 +15,12 @@ from flask import abort, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import Connection
 
-from lang_portal import db, identity, links, queries
+from lang_portal import db, links, queries
 from lang_portal.api.pagination import Pager
-from lang_portal.pages import blueprint
-from lang_portal.pages.chart import reviews_chart
+from lang_portal.pages import blueprint, current_learner_id
+from lang_portal.pages.chart import forecast_chart, reviews_chart
 from lang_portal.pages.params import choice, page_number
+from lang_portal.pages.review import remember_due_now
 
 WORDS_PER_PAGE = 50
 GROUP_WORDS_PER_PAGE = 25
@@ -27,6 +28,7 @@ GROUPS_PER_PAGE = 20
 SESSIONS_PER_PAGE = 20
 RECENT_SESSIONS = 5
 CHART_DAYS = 30
+FORECAST_DAYS = 14
 
 # The columns a table can be sorted by, as (sort key, heading): the whitelists' own.
 WORD_HEADINGS = queries.words.HEADINGS
@@ -41,11 +43,6 @@ def _found(row: Row | None, what: str, row_id: int) -> Row:
     if row is None:
         abort(404, f"There is no {what} with id {row_id}.")
     return row
-
-
-def _learner_id() -> int:
-    """Whose history the pages show: the caller's."""
-    return identity.current(write=False).learner_id
 
 
 def _sorting(default_sort: str, headings: tuple[tuple[str, str], ...]) -> tuple[str, str]:
@@ -84,21 +81,27 @@ def _list_page(
 
 @blueprint.get("/")
 def dashboard_page() -> ResponseReturnValue:
-    """The dashboard: the learner's figures, the last session and reviews per day."""
-    today = queries.dashboard.utc_now().date()
-    learner_id = _learner_id()
+    """The dashboard: the learner's figures, what is due, the last session, reviews per
+    day and the cards due per day ahead."""
+    now = queries.dashboard.utc_now()
+    learner_id = current_learner_id()
     with db.reading() as connection:
         stats = queries.dashboard.stats(connection, learner_id)
+        figures = queries.cards.figures(connection, learner_id, now)
         recent = queries.dashboard.recent_session(connection, learner_id)
-        days = queries.progress.reviews_per_day(connection, learner_id, today, CHART_DAYS)
+        days = queries.progress.reviews_per_day(connection, learner_id, now.date(), CHART_DAYS)
+        ahead = queries.cards.forecast(connection, learner_id, now, FORECAST_DAYS)
+    remember_due_now(figures["due_now"])
     return render_template(
         "dashboard.html",
         active="dashboard",
         stats=stats,
+        figures=figures,
         recent=recent,
         chart=reviews_chart(days),
         first_day=days[0]["day"],
         last_day=days[-1]["day"],
+        forecast=forecast_chart(ahead),
     )
 
 
@@ -113,7 +116,7 @@ def portal_home() -> ResponseReturnValue:
 def words_page() -> ResponseReturnValue:
     """Every word with its review counts, sortable and 50 to a page."""
     return _list_page(
-        queries.words, WORD_HEADINGS, "kanji", WORDS_PER_PAGE, "words", (_learner_id(),)
+        queries.words, WORD_HEADINGS, "kanji", WORDS_PER_PAGE, "words", (current_learner_id(),)
     )
 
 
@@ -121,7 +124,7 @@ def words_page() -> ResponseReturnValue:
 def word_page(word_id: int) -> ResponseReturnValue:
     """One word: its reading, meaning, review counts and groups."""
     with db.reading() as connection:
-        word = _found(queries.words.get(connection, _learner_id(), word_id), "word", word_id)
+        word = _found(queries.words.get(connection, current_learner_id(), word_id), "word", word_id)
     return render_template("word.html", active="words", word=word)
 
 
@@ -134,7 +137,7 @@ def groups_page() -> ResponseReturnValue:
 def _group(connection: Connection, group_id: int) -> dict[str, Any]:
     """The group a page's URL names, with its sessions count, or the 404 page."""
     return _found(
-        queries.groups.get_with_sessions_count(connection, _learner_id(), group_id),
+        queries.groups.get_with_sessions_count(connection, current_learner_id(), group_id),
         "word group",
         group_id,
     )
@@ -150,7 +153,7 @@ def group_page(group_id: int) -> ResponseReturnValue:
         pager = Pager(number, GROUP_WORDS_PER_PAGE, group["word_count"])
         items = queries.words.group_page(
             connection,
-            _learner_id(),
+            current_learner_id(),
             group_id,
             sort_by,
             order == "desc",
@@ -158,7 +161,7 @@ def group_page(group_id: int) -> ResponseReturnValue:
             pager.per_page,
         )
         recent = queries.study_sessions.group_page(
-            connection, _learner_id(), group_id, "created_at", True, 0, RECENT_SESSIONS
+            connection, current_learner_id(), group_id, "created_at", True, 0, RECENT_SESSIONS
         )
         activities = queries.study_activities.all_activities(connection, links.base_url())
     return render_template(
@@ -181,7 +184,13 @@ def group_sessions_page(group_id: int) -> ResponseReturnValue:
         group = _group(connection, group_id)
         pager = Pager(number, SESSIONS_PER_PAGE, group["sessions_count"])
         items = queries.study_sessions.group_page(
-            connection, _learner_id(), group_id, "created_at", True, pager.offset, pager.per_page
+            connection,
+            current_learner_id(),
+            group_id,
+            "created_at",
+            True,
+            pager.offset,
+            pager.per_page,
         )
     return render_template(
         "group_sessions.html", active="groups", group=group, sessions=items, pager=pager
@@ -210,10 +219,12 @@ def study_activity_page(study_activity_id: int) -> ResponseReturnValue:
         pager = Pager(
             number,
             SESSIONS_PER_PAGE,
-            queries.study_activities.sessions_count(connection, _learner_id(), study_activity_id),
+            queries.study_activities.sessions_count(
+                connection, current_learner_id(), study_activity_id
+            ),
         )
         items = queries.study_sessions.activity_page(
-            connection, _learner_id(), study_activity_id, pager.offset, pager.per_page
+            connection, current_learner_id(), study_activity_id, pager.offset, pager.per_page
         )
     chosen = request.args.get("group_id", "")
     return render_template(
@@ -233,9 +244,13 @@ def sessions_page() -> ResponseReturnValue:
     number = page_number(request.args)
     with db.reading() as connection:
         pager = Pager(
-            number, SESSIONS_PER_PAGE, queries.progress.sessions_count(connection, _learner_id())
+            number,
+            SESSIONS_PER_PAGE,
+            queries.progress.sessions_count(connection, current_learner_id()),
         )
-        items = queries.study_sessions.page(connection, _learner_id(), pager.offset, pager.per_page)
+        items = queries.study_sessions.page(
+            connection, current_learner_id(), pager.offset, pager.per_page
+        )
     return render_template("sessions.html", active="sessions", sessions=items, pager=pager)
 
 
@@ -245,13 +260,13 @@ def session_page(study_session_id: int) -> ResponseReturnValue:
     number = page_number(request.args)
     with db.reading() as connection:
         study_session = _found(
-            queries.study_sessions.get(connection, _learner_id(), study_session_id),
+            queries.study_sessions.get(connection, current_learner_id(), study_session_id),
             "study session",
             study_session_id,
         )
         reviewed, total = queries.study_sessions.reviewed_words(
             connection,
-            _learner_id(),
+            current_learner_id(),
             study_session_id,
             Pager(number, WORDS_PER_PAGE).offset,
             WORDS_PER_PAGE,
@@ -269,7 +284,7 @@ def session_page(study_session_id: int) -> ResponseReturnValue:
 def settings_page() -> ResponseReturnValue:
     """Settings: how much study history there is, and a confirmed reset of it."""
     with db.reading() as connection:
-        totals = queries.progress.history_totals(connection, _learner_id())
+        totals = queries.progress.history_totals(connection, current_learner_id())
     return render_template(
         "settings.html",
         active="settings",

@@ -54,6 +54,11 @@ def card_of(connection: Connection, learner_id: int, word_id: int) -> scheduling
     return None if row is None else scheduling.from_row(row)
 
 
+def due_now(connection: Connection, learner_id: int, now: datetime) -> int:
+    """How many of the learner's cards are due at ``now`` (the portal's navigation)."""
+    return _count(connection, _cards_of(learner_id, None), _progress.c.due <= now)
+
+
 def new_words_left_today(
     connection: Connection, learner_id: int, now: datetime, new_words_per_day: int
 ) -> int:

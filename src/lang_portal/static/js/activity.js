@@ -1,5 +1,5 @@
 /*
- * What every built-in study activity shares (Flashcards, Typing Tutor, Kanji Match).
+ * What every built-in study activity shares (Flashcards, Typing Tutor, Kanji Match, Review).
  *
  * An activity is opened as /activities/<name>/?group_id=G&session_id=S (the portal's
  * launch form adds both). LangPortal.activity.launch() reads those, loads the session
@@ -12,7 +12,7 @@
  * are sent one at a time, in order; leaving the page sends what is left with keepalive.
  *
  * The page's sections follow one naming scheme, with a prefix per activity ("fc", "tt",
- * "km"): <prefix>-loading, -problem (-problem-title, -problem-text, -problem-link),
+ * "km", "rv"): <prefix>-loading, -problem (-problem-title, -problem-text, -problem-link),
  * -summary (-summary-title, -summary-right, -summary-wrong, -summary-total,
  * -session-link, -group-link) and -save (-save-text, -save-retry); the templates build
  * them with the macros in templates/activities/_activity.html.
@@ -126,9 +126,14 @@
       return `/api/study-sessions/${this.sessionId}/review`;
     }
 
-    /** Record one answer; a full batch is sent at once. */
+    /** Record one right or wrong answer; a full batch is sent at once. */
     add(wordId, isCorrect) {
-      this.pending.push({ word_id: wordId, is_correct: isCorrect });
+      this.addReview({ word_id: wordId, is_correct: isCorrect });
+    }
+
+    /** Record one review item as the API takes it ({word_id, rating, duration_ms...}). */
+    addReview(review) {
+      this.pending.push(review);
       if (this.pending.length >= this.batchSize) this.queueBatch();
     }
 

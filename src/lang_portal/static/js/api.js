@@ -98,7 +98,10 @@
       }
       if (response) {
         const data = await readJson(response);
-        if (response.ok) return data;
+        if (response.ok) {
+          if (options.onResponse) options.onResponse(response);
+          return data;
+        }
         problem = new ApiProblem(describe(response.status, data), response.status, data);
         if (!RETRYABLE.has(response.status)) throw problem;
       }
@@ -116,7 +119,10 @@
     return request("POST", url, body, { ...options, attempts: retry ? options.attempts || 5 : 1 });
   }
 
-  /** GET JSON, retrying network errors and server trouble a few times. */
+  /**
+   * GET JSON, retrying network errors and server trouble a few times.
+   * options.onResponse(response) sees the successful response, for its headers.
+   */
   function getJson(url, options = {}) {
     return request("GET", url, undefined, { ...options, attempts: options.attempts || 4 });
   }
