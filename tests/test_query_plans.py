@@ -52,9 +52,9 @@ READ_BUDGETS = {
     "/api/study-activities/<id:study_activity_id>/launch": 2,
     "/api/me": 1,
     # A page of learners and their total, then one statement per figure for the whole
-    # page (sessions, words, streak days), never one per learner.
-    "/api/learners": 5,
-    "/api/learners/<id:learner_id>": 4,
+    # page (sessions, words, cards due, streak days), never one per learner.
+    "/api/learners": 6,
+    "/api/learners/<id:learner_id>": 5,
 }
 # Sort orders and pages besides the defaults, each with the budget of its route.
 READ_VARIANTS = [

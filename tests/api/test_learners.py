@@ -16,6 +16,7 @@ from flask import Flask
 from sqlalchemy import insert, select
 
 from lang_portal import schema
+from lang_portal.queries import dashboard as dashboard_queries
 from tests.accounts import (
     CHALLENGE,
     DEFAULT_LEARNER_ID,
@@ -45,6 +46,7 @@ ITEM_FIELDS = {
     "total_sessions",
     "words_studied",
     "mastered_words",
+    "due_now",
     "current_streak",
 }
 
@@ -226,8 +228,8 @@ def test_a_teacher_adds_a_learner_and_sees_the_token_once(client, engine, role):
     assert response.headers["Location"] == f"{LEARNERS}/{created['id']}"
     assert before <= aware(created["created_at"]) <= datetime.now(UTC)
     assert created["last_active_at"] is None
-    figures = ("total_sessions", "words_studied", "mastered_words", "current_streak")
-    assert [created[figure] for figure in figures] == [0, 0, 0, 0]
+    figures = ("total_sessions", "words_studied", "mastered_words", "due_now", "current_streak")
+    assert [created[figure] for figure in figures] == [0, 0, 0, 0, 0]
 
     row = learner_row(engine, created["id"])
     assert (row.name, row.name_key, row.role, row.last_active_at) == (
@@ -543,6 +545,29 @@ def test_figures_count_each_learners_own_study(client, engine):
         (aiko.id, second),
         (ken.id, ken_session),
     ]
+
+
+def test_due_now_counts_each_learners_own_cards(client, monkeypatch):
+    aiko = add_learner(client, "Aiko")
+    ken = add_learner(client, "Ken")
+    review(client, aiko, start_session(client, aiko), [(1, True), (2, False), (3, True)])
+    review(client, ken, start_session(client, ken), [(1, False)])
+
+    def due_now() -> dict[int, int]:
+        items = client.get(LEARNERS, headers=OPERATOR).get_json()["items"]
+        return {item["id"]: item["due_now"] for item in items}
+
+    # Fresh cards fall due in minutes: none yet.
+    assert due_now() == {DEFAULT_LEARNER_ID: 0, aiko.id: 0, ken.id: 0}
+    # A year on, every card is due; each learner's own, as their dashboard says.
+    later = datetime.now(UTC) + timedelta(days=365)
+    monkeypatch.setattr(dashboard_queries, "utc_now", lambda: later)
+    assert due_now() == {DEFAULT_LEARNER_ID: 0, aiko.id: 3, ken.id: 1}
+    for learner, count in ((aiko, 3), (ken, 1)):
+        stats = client.get("/api/dashboard/stats", headers=learner.headers).get_json()
+        assert stats["due_now"] == count
+        item = client.get(f"{LEARNERS}/{learner.id}", headers=learner.headers).get_json()
+        assert item["due_now"] == count
 
 
 def test_current_streak_counts_each_learners_own_days(client, engine):

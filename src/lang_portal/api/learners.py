@@ -43,6 +43,7 @@ class LearnerItem(BaseModel):
     total_sessions: int
     words_studied: int = Field(description="Words with at least one review.")
     mastered_words: int = Field(description="Words with >= 5 reviews, >= 80 % of them correct.")
+    due_now: int = Field(description="Cards due for review now.")
     current_streak: int = Field(description="Consecutive UTC days with a session, up to today.")
 
 

@@ -59,6 +59,18 @@ def due_now(connection: Connection, learner_id: int, now: datetime) -> int:
     return _count(connection, _cards_of(learner_id, None), _progress.c.due <= now)
 
 
+def due_now_of(connection: Connection, learner_ids: list[int], now: datetime) -> dict[int, int]:
+    """Cards due at ``now`` for each of these learners (0 for none), in one statement."""
+    counts = dict.fromkeys(learner_ids, 0)
+    rows = connection.execute(
+        select(_progress.c.learner_id, func.count())
+        .where(_progress.c.learner_id.in_(learner_ids), _progress.c.due <= now)
+        .group_by(_progress.c.learner_id)
+    )
+    counts.update((learner_id, due) for learner_id, due in rows)
+    return counts
+
+
 def new_words_left_today(
     connection: Connection, learner_id: int, now: datetime, new_words_per_day: int
 ) -> int:

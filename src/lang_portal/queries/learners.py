@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from lang_portal import db, schema
-from lang_portal.queries import dashboard, progress
+from lang_portal.queries import cards, dashboard, progress
 from lang_portal.queries.problems import NameTaken, UnknownLearner
 
 # Every request in the open (single-user) mode acts as this learner, a teacher; the
@@ -146,20 +146,22 @@ def get(connection: Connection, learner_id: int) -> dict[str, Any] | None:
 
 
 def with_figures(connection: Connection, learners: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The learners, each with ``total_sessions``, ``words_studied``, ``mastered_words``
-    and ``current_streak`` (in UTC days up to today, by the dashboard's clock), read in
-    one query per figure."""
-    today = dashboard.utc_now().date()
+    """The learners, each with ``total_sessions``, ``words_studied``, ``mastered_words``,
+    ``due_now`` (cards due) and ``current_streak`` (in UTC days up to today), by the
+    dashboard's clock, read in one query per figure."""
+    now = dashboard.utc_now()
     ids = [learner["id"] for learner in learners]
     history = progress.history_totals_of(connection, ids)
     words = progress.word_totals_of(connection, ids)
-    streaks = progress.streaks_of(connection, ids, today)
+    due = cards.due_now_of(connection, ids, now)
+    streaks = progress.streaks_of(connection, ids, now.date())
     return [
         {
             **learner,
             "total_sessions": history[learner["id"]]["sessions"],
             "words_studied": words[learner["id"]]["studied"],
             "mastered_words": words[learner["id"]]["mastered"],
+            "due_now": due[learner["id"]],
             "current_streak": streaks[learner["id"]],
         }
         for learner in learners
