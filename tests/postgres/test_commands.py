@@ -27,7 +27,7 @@ from lang_portal.schema import metadata
 from tests.conftest import count_rows
 from tests.servers import LANG_PORTAL, Gunicorn
 
-SEED_WORDS, SEED_GROUPS, SEED_ACTIVITIES = 263, 7, 3
+SEED_WORDS, SEED_GROUPS, SEED_ACTIVITIES = 263, 7, 4
 TABLES = ("words", "groups", "word_groups", "study_activities", "study_sessions")
 # The API contract's timestamp: RFC 3339 in UTC with an explicit offset.
 UTC_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?(\+00:00|Z)")

@@ -19,7 +19,15 @@ from tests.conftest import make_app
 
 # The contract's timestamp: RFC 3339 in UTC with an explicit offset.
 UTC_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?(\+00:00|Z)")
-TIMESTAMP_FIELDS = {"created_at", "start_time", "end_time", "last_session_at"}
+TIMESTAMP_FIELDS = {
+    "created_at",
+    "start_time",
+    "end_time",
+    "last_session_at",
+    "reviewed_at",
+    "due",
+    "last_review_at",
+}
 
 SESSION = {"group_id": 2, "study_activity_id": 3}
 # (method, path, JSON body or None, headers)
