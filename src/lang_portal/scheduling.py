@@ -42,7 +42,7 @@ def is_correct(rating: int) -> bool:
     return rating != AGAIN
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LoggedReview:
     """One review as the log holds it: its id, when it was answered, and its rating."""
 
@@ -56,7 +56,7 @@ class LoggedReview:
         return (self.reviewed_at, self.id)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Card:
     """A learner's card for one word, as stored in its ``word_progress`` row.
 
@@ -91,15 +91,20 @@ def scheduler(desired_retention: float) -> fsrs.Scheduler:
     return fsrs.Scheduler(desired_retention=desired_retention, enable_fuzzing=False)
 
 
+# fsrs's enums by their numbers, looked up rather than constructed on the hot path.
+_FSRS_STATES = {state.value: state for state in fsrs.State}
+_FSRS_RATINGS = {rating.value: rating for rating in fsrs.Rating}
+
+
 def _utc(moment: datetime) -> datetime:
     """fsrs insists on the ``timezone.utc`` object itself, not any zero offset."""
-    return moment.astimezone(UTC)
+    return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
 
 
 def _to_fsrs(card: Card, card_id: int) -> fsrs.Card:
     return fsrs.Card(
         card_id=card_id,
-        state=fsrs.State(card.state),
+        state=_FSRS_STATES[card.state],
         step=card.step,
         stability=card.stability,
         difficulty=card.difficulty,
@@ -113,7 +118,7 @@ def _new_fsrs_card(card_id: int, first_review_at: datetime) -> fsrs.Card:
     return fsrs.Card(card_id=card_id, due=_utc(first_review_at))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Applied:
     """The card after some reviews, and the state it was in before each of them."""
 
@@ -143,7 +148,7 @@ def apply(schedule: fsrs.Scheduler, card: Card | None, reviews: Sequence[LoggedR
         states_before.append(before)
         if before == REVIEW and review.rating == AGAIN:
             lapses += 1
-        rating = fsrs.Rating(review.rating)
+        rating = _FSRS_RATINGS[review.rating]
         current, _ = schedule.review_card(current, rating, _utc(review.reviewed_at))
         reps += 1
     last = ordered[-1]
@@ -183,8 +188,9 @@ def retrievability(schedule: fsrs.Scheduler, card: Card, now: datetime) -> float
 def intervals(schedule: fsrs.Scheduler, card: Card | None, now: datetime) -> dict[str, datetime]:
     """The due time each rating would give if answered at ``now``, by rating name."""
     current = _new_fsrs_card(0, now) if card is None else _to_fsrs(card, 0)
+    moment = _utc(now)
     return {
-        name: schedule.review_card(current, fsrs.Rating(number), _utc(now))[0].due
+        name: schedule.review_card(current, _FSRS_RATINGS[number], moment)[0].due
         for name, number in RATINGS.items()
     }
 

@@ -244,12 +244,14 @@ def review_words(
     """Record a batch of reviews in one of the learner's study sessions, all or nothing,
     and answer with the card of each word reviewed."""
     reviews = [review.to_new_review() for review in body.reviews]
+    schedule = current_scheduler()
     recorded = queries.reviews.add_reviews(
-        connection, learner_id, study_session_id, reviews, current_scheduler()
+        connection, learner_id, study_session_id, reviews, schedule
     )
     now = datetime.now(UTC)
     cards = [
-        {"word_id": word_id, **card_body(card, now)} for word_id, card in recorded.cards.items()
+        {"word_id": word_id, **scheduling.public(schedule, card, now)}
+        for word_id, card in recorded.cards.items()
     ]
     body_out = {
         "session_id": study_session_id,

@@ -83,12 +83,14 @@ _ADD_REVIEWS_TO_SESSION = (
 _EXISTING_WORDS = select(schema.words.c.id).where(
     schema.words.c.id.in_(bindparam("word_ids", expanding=True))
 )
-# RETURNING gives each review's id with the review itself: rows come back in no
-# promised order (asking for the parameters' order would make SQLite insert one row
-# per statement), and the ids, not the order of the request, break ties between two
-# reviews answered at the same instant.
-_RECORDED = [c for c in schema.word_review_items.c if c.name != "learner_id"]
-_INSERT_REVIEWS = insert(schema.word_review_items).returning(*_RECORDED)
+# RETURNING gives each review's id with what tells the reviews apart: rows come back
+# in no promised order (asking for the parameters' order would make SQLite insert one
+# row per statement), and the ids, not the order of the request, break ties between
+# two reviews answered at the same instant. The rest of each row is known already.
+_reviews = schema.word_review_items.c
+_INSERT_REVIEWS = insert(schema.word_review_items).returning(
+    _reviews.id, _reviews.word_id, _reviews.rating, _reviews.reviewed_at, _reviews.duration_ms
+)
 _CARD_COLUMNS = [schema.word_progress.c[name] for name in scheduling.CARD_FIELDS]
 _WRITE_CARD = (
     update(schema.word_progress)
@@ -176,7 +178,15 @@ def add_reviews(
         for review, reviewed_at in zip(reviews, answered, strict=True)
     ]
     recorded = sorted(
-        (row._asdict() for row in connection.execute(_INSERT_REVIEWS, rows)),
+        (
+            {
+                **row._asdict(),
+                "study_session_id": study_session_id,
+                "correct": scheduling.is_correct(row.rating),
+                "created_at": now,
+            }
+            for row in connection.execute(_INSERT_REVIEWS, rows)
+        ),
         key=lambda row: row["id"],
     )
     days = _DayCounts()
