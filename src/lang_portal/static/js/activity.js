@@ -298,6 +298,20 @@
     return !(event.altKey || event.ctrlKey || event.metaKey);
   }
 
+  // Space, and Enter away from any control, flip a card; on a focused button Space and
+  // Enter press that button, so those are left to the browser. True when handled.
+  function flipKey(event, flip) {
+    const onControl = event.target.closest && event.target.closest("button, a, input, select, textarea");
+    if (!(event.key === " " || event.key === "Spacebar" || (event.key === "Enter" && !onControl))) {
+      return false;
+    }
+    if (!onControl) {
+      event.preventDefault();
+      flip();
+    }
+    return true;
+  }
+
   window.LangPortal.activity = {
     byId,
     clockText,
@@ -305,6 +319,7 @@
     parseId,
     partsText,
     plainKey,
+    flipKey,
     showTally,
     shuffle,
     ReviewSaver,

@@ -9,7 +9,7 @@
 "use strict";
 
 (function () {
-  const { byId, launch, partsText, plainKey, showTally, shuffle, ReviewSaver, Screens } = window.LangPortal.activity;
+  const { byId, flipKey, launch, partsText, plainKey, showTally, shuffle, ReviewSaver, Screens } = window.LangPortal.activity;
   const screens = new Screens("fc", "flashcards", {
     loading: "fc-loading",
     play: "fc-deck",
@@ -64,13 +64,8 @@
 
   function onKey(event) {
     if (screens.phase !== "play" || !plainKey(event)) return;
-    // Space and Enter on a focused button press that button; leave those to the browser.
-    const onControl = event.target.closest && event.target.closest("button, a, input, select, textarea");
-    if (event.key === " " || event.key === "Spacebar" || (event.key === "Enter" && !onControl)) {
-      if (onControl) return;
-      event.preventDefault();
-      flip();
-    } else if (event.key === "ArrowRight" && state.flipped) {
+    if (flipKey(event, flip)) return;
+    if (event.key === "ArrowRight" && state.flipped) {
       event.preventDefault();
       mark(true);
     } else if (event.key === "ArrowLeft" && state.flipped) {

@@ -22,7 +22,7 @@
 
 (function () {
   const api = window.LangPortal;
-  const { byId, launch, partsText, plainKey, showTally, ReviewSaver, Screens } = api.activity;
+  const { byId, flipKey, launch, partsText, plainKey, showTally, ReviewSaver, Screens } = api.activity;
   const intervals = api.intervals;
   const QUEUE_LIMIT = 100; // the most one GET /api/study/due gives
   const MAX_DURATION_MS = 3600000; // the API takes 0 to an hour
@@ -175,14 +175,7 @@
 
   function onKey(event) {
     if (screens.phase !== "play" || !plainKey(event)) return;
-    // Space and Enter on a focused button press that button; leave those to the browser.
-    const onControl = event.target.closest && event.target.closest("button, a, input, select, textarea");
-    if (event.key === " " || event.key === "Spacebar" || (event.key === "Enter" && !onControl)) {
-      if (onControl) return;
-      event.preventDefault();
-      flip();
-      return;
-    }
+    if (flipKey(event, flip)) return;
     const button = ratingButtons.find((candidate) => candidate.dataset.key === event.key);
     if (button && state.flipped) {
       event.preventDefault();
