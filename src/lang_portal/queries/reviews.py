@@ -9,9 +9,12 @@ nothing.
 A card is a pure function of its word's reviews in ``(reviewed_at, id)`` order.
 Reviews that come after the card's last one continue it; a review answered earlier
 (an offline device syncing late) makes the card replay the word's whole log. Either
-way the word's ``word_progress`` row is locked first (PostgreSQL; on SQLite writes
-take turns), in word-id order as every write locks it, so two batches never lose
-each other's update.
+way the cards are read locked (PostgreSQL: FOR UPDATE, in word-id order as every
+write locks rows; on SQLite writes take turns) and written back with the counters in
+one upsert, so two batches never lose each other's update. A word never reviewed has
+no row to lock: the learner's own row, which every write locks first
+(:func:`lang_portal.queries.learners.touch`), keeps a second batch of the same
+learner from creating it meanwhile.
 """
 
 from __future__ import annotations
