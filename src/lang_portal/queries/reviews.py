@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import fsrs
-from sqlalchemy import Connection, Integer, bindparam, case, insert, select, update
+from sqlalchemy import Connection, Integer, bindparam, case, select, update
 
 from lang_portal import db, scheduling, schema
 from lang_portal.queries.problems import ReviewTimeOutOfRange, UnknownStudySession, UnknownWord
@@ -86,15 +86,28 @@ _ADD_REVIEWS_TO_SESSION = (
 _EXISTING_WORDS = select(schema.words.c.id).where(
     schema.words.c.id.in_(bindparam("word_ids", expanding=True))
 )
-# RETURNING gives each review's id with what tells the reviews apart: rows come back
-# in no promised order (asking for the parameters' order would make SQLite insert one
-# row per statement), and the ids, not the order of the request, break ties between
-# two reviews answered at the same instant. The rest of each row is known already.
-_reviews = schema.word_review_items.c
-_INSERT_REVIEWS = insert(schema.word_review_items).returning(
-    _reviews.id, _reviews.word_id, _reviews.rating, _reviews.reviewed_at, _reviews.duration_ms
+# A batch's reviews and cards are written by the driver, all rows in one statement
+# (db.insert_rows). RETURNING gives each review's id with what tells the reviews apart:
+# rows come back in no promised order, and the ids, not the order of the request, break
+# ties between two reviews answered at the same instant.
+_REVIEW_COLUMNS = (
+    "learner_id",
+    "word_id",
+    "study_session_id",
+    "correct",
+    "rating",
+    "reviewed_at",
+    "duration_ms",
+    "created_at",
 )
+_RETURN_REVIEWS = "RETURNING id, word_id, rating, reviewed_at, duration_ms"
 COUNTS = ("correct_count", "wrong_count")
+_PROGRESS_COLUMNS = ("learner_id", "word_id", *COUNTS, *scheduling.CARD_FIELDS)
+# Add the counts to a word's row and write its card; a new row for a word never reviewed.
+_COUNT_AND_SCHEDULE = "ON CONFLICT (learner_id, word_id) DO UPDATE SET " + ", ".join(
+    [f"{name} = word_progress.{name} + excluded.{name}" for name in COUNTS]
+    + [f"{name} = excluded.{name}" for name in scheduling.CARD_FIELDS]
+)
 _CARD_COLUMNS = [schema.word_progress.c[name] for name in scheduling.CARD_FIELDS]
 # The learner's cards of a batch's words, locked (PostgreSQL) in word-id order like
 # every lock a write takes. A word never reviewed has no row to lock; no other batch can
@@ -118,20 +131,6 @@ _WORD_LOGS = (
     )
     .order_by(_review_log.c.word_id, _review_log.c.reviewed_at, _review_log.c.id)
 )
-
-
-def _count_words_statement(connection: Connection) -> Any:
-    """The upsert that adds right and wrong answers to a learner's row for a word and
-    writes its card: a new row for a word never reviewed, else the row updated. One
-    statement for both, where an UPDATE of the cards after the counters cost 1.4 ms more
-    for a 50-review batch on SQLite (docs/performance.md)."""
-    progress = schema.word_progress
-    upsert = db.upsert(connection, progress, ["learner_id", "word_id"])
-    added = {name: progress.c[name] + upsert.excluded[name] for name in COUNTS}
-    return upsert.on_conflict_do_update(
-        index_elements=["learner_id", "word_id"],
-        set_={**added, **{name: upsert.excluded[name] for name in scheduling.CARD_FIELDS}},
-    )
 
 
 def add_reviews(
@@ -173,28 +172,38 @@ def add_reviews(
             raise UnknownWord(review.word_id, index)
     stored = connection.execute(_CARDS_OF, {"learner_id": learner_id, "word_ids": word_ids})
     cards = dict.fromkeys(word_ids) | {row.word_id: scheduling.from_row(row) for row in stored}
+    to_driver = db.driver_time(connection)
+    stored_now = to_driver(now)
     rows = [
-        {
-            "learner_id": learner_id,
-            "word_id": review.word_id,
-            "study_session_id": study_session_id,
-            "correct": scheduling.is_correct(review.rating),
-            "rating": review.rating,
-            "reviewed_at": reviewed_at,
-            "duration_ms": review.duration_ms,
-            "created_at": now,
-        }
+        (
+            learner_id,
+            review.word_id,
+            study_session_id,
+            scheduling.is_correct(review.rating),
+            review.rating,
+            to_driver(reviewed_at),
+            review.duration_ms,
+            stored_now,
+        )
         for review, reviewed_at in zip(reviews, answered, strict=True)
     ]
+    as_time = schema.UTCDateTime().process_result_value
+    returned = db.insert_rows(
+        connection, schema.word_review_items, _REVIEW_COLUMNS, rows, _RETURN_REVIEWS
+    )
     recorded = sorted(
         (
             {
-                **row._asdict(),
+                "id": review_id,
+                "word_id": word_id,
                 "study_session_id": study_session_id,
-                "correct": scheduling.is_correct(row.rating),
+                "correct": scheduling.is_correct(rating),
+                "rating": rating,
+                "reviewed_at": as_time(reviewed_at, connection.dialect),
+                "duration_ms": duration_ms,
                 "created_at": now,
             }
-            for row in connection.execute(_INSERT_REVIEWS, rows)
+            for review_id, word_id, rating, reviewed_at, duration_ms in returned
         ),
         key=lambda row: row["id"],
     )
@@ -241,19 +250,29 @@ def _write_cards(
     50-review batch is one statement, not 50), in word-id order like every lock."""
     right = Counter(r.word_id for r in reviews if scheduling.is_correct(r.rating))
     wrong = Counter(r.word_id for r in reviews if not scheduling.is_correct(r.rating))
-    connection.execute(
-        db.statement_for(connection, "count_words", _count_words_statement),
-        [
-            {
-                "learner_id": learner_id,
-                "word_id": word_id,
-                "correct_count": right[word_id],
-                "wrong_count": wrong[word_id],
-                **scheduling.to_row(cards[word_id]),
-            }
-            for word_id in sorted(cards)
-        ],
-    )
+    to_driver = db.driver_time(connection)
+    rows = []
+    for word_id in sorted(cards):
+        card = cards[word_id]
+        rows.append(
+            (
+                learner_id,
+                word_id,
+                right[word_id],
+                wrong[word_id],
+                card.state,
+                card.step,
+                card.stability,
+                card.difficulty,
+                to_driver(card.due),
+                to_driver(card.last_review_at),
+                card.last_review_id,
+                to_driver(card.first_reviewed_at),
+                card.reps,
+                card.lapses,
+            )
+        )
+    db.insert_rows(connection, schema.word_progress, _PROGRESS_COLUMNS, rows, _COUNT_AND_SCHEDULE)
 
 
 def _logs_of(
