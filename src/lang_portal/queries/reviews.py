@@ -172,41 +172,7 @@ def add_reviews(
             raise UnknownWord(review.word_id, index)
     stored = connection.execute(_CARDS_OF, {"learner_id": learner_id, "word_ids": word_ids})
     cards = dict.fromkeys(word_ids) | {row.word_id: scheduling.from_row(row) for row in stored}
-    to_driver = db.driver_time(connection)
-    stored_now = to_driver(now)
-    rows = [
-        (
-            learner_id,
-            review.word_id,
-            study_session_id,
-            scheduling.is_correct(review.rating),
-            review.rating,
-            to_driver(reviewed_at),
-            review.duration_ms,
-            stored_now,
-        )
-        for review, reviewed_at in zip(reviews, answered, strict=True)
-    ]
-    as_time = schema.UTCDateTime().process_result_value
-    returned = db.insert_rows(
-        connection, schema.word_review_items, _REVIEW_COLUMNS, rows, _RETURN_REVIEWS
-    )
-    recorded = sorted(
-        (
-            {
-                "id": review_id,
-                "word_id": word_id,
-                "study_session_id": study_session_id,
-                "correct": scheduling.is_correct(rating),
-                "rating": rating,
-                "reviewed_at": as_time(reviewed_at, connection.dialect),
-                "duration_ms": duration_ms,
-                "created_at": now,
-            }
-            for review_id, word_id, rating, reviewed_at, duration_ms in returned
-        ),
-        key=lambda row: row["id"],
-    )
+    recorded = _insert_reviews(connection, learner_id, study_session_id, reviews, answered, now)
     days = _DayCounts()
     for row in recorded:
         days.add_review(row["reviewed_at"], row["correct"])
@@ -228,6 +194,51 @@ def add_reviews(
     _write_cards(connection, learner_id, reviews, rescheduled)
     count_days(connection, learner_id, days.rows())
     return Recorded(recorded, rescheduled)
+
+
+def _insert_reviews(
+    connection: Connection,
+    learner_id: int,
+    study_session_id: int,
+    reviews: list[NewReview],
+    answered: list[datetime],
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """Store the batch's reviews, answered at ``answered``, in one statement; the review
+    rows as the API shows them, by id (the batch's order)."""
+    to_driver = db.driver_time(connection)
+    stored_now = to_driver(now)
+    rows = [
+        (
+            learner_id,
+            review.word_id,
+            study_session_id,
+            scheduling.is_correct(review.rating),
+            review.rating,
+            to_driver(reviewed_at),
+            review.duration_ms,
+            stored_now,
+        )
+        for review, reviewed_at in zip(reviews, answered, strict=True)
+    ]
+    as_time = schema.UTCDateTime().process_result_value
+    returned = db.insert_rows(
+        connection, schema.word_review_items, _REVIEW_COLUMNS, rows, _RETURN_REVIEWS
+    )
+    recorded = (
+        {
+            "id": review_id,
+            "word_id": word_id,
+            "study_session_id": study_session_id,
+            "correct": scheduling.is_correct(rating),
+            "rating": rating,
+            "reviewed_at": as_time(reviewed_at, connection.dialect),
+            "duration_ms": duration_ms,
+            "created_at": now,
+        }
+        for review_id, word_id, rating, reviewed_at, duration_ms in returned
+    )
+    return sorted(recorded, key=lambda row: row["id"])
 
 
 def _check_times(answered: list[datetime], started: datetime, now: datetime) -> None:
