@@ -14,7 +14,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import Connection
 
 from lang_portal import queries, scheduling
-from lang_portal.api.cards import Card, card_body, current_scheduler
+from lang_portal.api.cards import Card, current_scheduler
 from lang_portal.api.routing import MAX_ID, routes
 
 
@@ -85,7 +85,7 @@ def get_due_queue(connection: Connection, learner_id: int, query: DueQuery) -> d
     queue["items"] = [
         {
             **item,
-            "card": card_body(item["card"], now),
+            "card": item["card"] and scheduling.public(schedule, item["card"], now),
             "intervals": scheduling.intervals(schedule, item["card"], now),
         }
         for item in queue["items"]

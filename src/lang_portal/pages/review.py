@@ -44,7 +44,9 @@ def due_now_count() -> int:
     """
     if "due_now" not in g:
         with db.reading() as connection:
-            remember_due_now(queries.cards.due_now(connection, current_learner_id(), _now()))
+            learner_id = current_learner_id()
+            due = queries.cards.due_now_of(connection, [learner_id], _now())
+            remember_due_now(due[learner_id])
     return g.due_now
 
 

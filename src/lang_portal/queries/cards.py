@@ -54,11 +54,6 @@ def card_of(connection: Connection, learner_id: int, word_id: int) -> scheduling
     return None if row is None else scheduling.from_row(row)
 
 
-def due_now(connection: Connection, learner_id: int, now: datetime) -> int:
-    """How many of the learner's cards are due at ``now`` (the portal's navigation)."""
-    return _count(connection, _cards_of(learner_id, None), _progress.c.due <= now)
-
-
 def due_now_of(connection: Connection, learner_ids: list[int], now: datetime) -> dict[int, int]:
     """Cards due at ``now`` for each of these learners (0 for none), in one statement."""
     counts = dict.fromkeys(learner_ids, 0)

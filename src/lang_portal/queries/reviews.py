@@ -257,32 +257,24 @@ def _write_cards(
     cards: dict[int, scheduling.Card],
 ) -> None:
     """Add the batch's right and wrong answers to each word's row, with its new card,
-    creating the rows of words never reviewed: one executemany for all the words (a
+    creating the rows of words never reviewed: one statement for all the words (a
     50-review batch is one statement, not 50), in word-id order like every lock."""
     right = Counter(r.word_id for r in reviews if scheduling.is_correct(r.rating))
     wrong = Counter(r.word_id for r in reviews if not scheduling.is_correct(r.rating))
     to_driver = db.driver_time(connection)
-    rows = []
-    for word_id in sorted(cards):
-        card = cards[word_id]
-        rows.append(
-            (
-                learner_id,
-                word_id,
-                right[word_id],
-                wrong[word_id],
-                card.state,
-                card.step,
-                card.stability,
-                card.difficulty,
-                to_driver(card.due),
-                to_driver(card.last_review_at),
-                card.last_review_id,
-                to_driver(card.first_reviewed_at),
-                card.reps,
-                card.lapses,
-            )
+    rows = [
+        (
+            learner_id,
+            word_id,
+            right[word_id],
+            wrong[word_id],
+            *(
+                to_driver(value) if isinstance(value, datetime) else value
+                for value in scheduling.to_row(cards[word_id]).values()
+            ),
         )
+        for word_id in sorted(cards)
+    ]
     db.insert_rows(connection, schema.word_progress, _PROGRESS_COLUMNS, rows, _COUNT_AND_SCHEDULE)
 
 
