@@ -83,6 +83,7 @@ class Card:
 
 
 CARD_FIELDS = tuple(Card.__dataclass_fields__)
+CARD_TIMES = frozenset({"due", "last_review_at", "first_reviewed_at"})  # the timestamps
 
 
 @lru_cache(maxsize=8)

@@ -269,8 +269,8 @@ def _write_cards(
             right[word_id],
             wrong[word_id],
             *(
-                to_driver(value) if isinstance(value, datetime) else value
-                for value in scheduling.to_row(cards[word_id]).values()
+                to_driver(value) if name in scheduling.CARD_TIMES else value
+                for name, value in scheduling.to_row(cards[word_id]).items()
             ),
         )
         for word_id in sorted(cards)
