@@ -31,7 +31,12 @@ pytest_plugins = ["tests.reliability.error_bodies"]
 
 POSTGRES_ENV = "LANG_PORTAL_TEST_DATABASE_URL"
 ENGINES = ["sqlite", "postgresql"]
-TEST_SETTINGS = {"RATE_LIMIT": "off", "LOG_LEVEL": "WARNING"}
+# SECRET_KEY: the accounts mode needs one; a fixed one keeps test runs alike.
+TEST_SETTINGS = {
+    "RATE_LIMIT": "off",
+    "LOG_LEVEL": "WARNING",
+    "SECRET_KEY": "test-secret-key-0123456789-abcdefghijklmnop",
+}
 
 
 @pytest.fixture(scope="session")

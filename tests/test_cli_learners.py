@@ -1,4 +1,4 @@
-"""``lang-portal learners add|list|token``, through click's runner, on both engines.
+"""``lang-portal learners add|list|token|password``, through click's runner, on both engines.
 
 A token printed by the CLI must work against an ``accounts``-mode app on the same
 database, and must never be stored: only its SHA-256 digest is.
@@ -7,16 +7,19 @@ database, and must never be stored: only its SHA-256 digest is.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from click.testing import CliRunner, Result
 from flask import Flask
 from sqlalchemy import Engine, create_engine, select
 
-from lang_portal import schema
+from lang_portal import db, passwords, queries, schema
 from lang_portal.cli import main
 from tests.accounts import CHALLENGE, accounts_app, bearer, token_digest
 from tests.support import snapshot
+
+NOW = datetime.now(UTC)
 
 
 @pytest.fixture
@@ -24,8 +27,9 @@ def run(database_url):
     """Run the CLI against this test's database; returns the click Result."""
     runner = CliRunner()
 
-    def invoke(*arguments: str) -> Result:
-        return runner.invoke(main, list(arguments), env={"LANG_PORTAL_DATABASE_URL": database_url})
+    def invoke(*arguments: str, input: str | None = None) -> Result:
+        env = {"LANG_PORTAL_DATABASE_URL": database_url}
+        return runner.invoke(main, list(arguments), env=env, input=input)
 
     return invoke
 
@@ -206,3 +210,70 @@ def test_list_shows_every_learner_with_role_and_sessions(run, db_engine, app):
     assert rows["default"][:2] == ["1", "teacher"]
     assert aiko not in result.output
     assert snapshot(db_engine) == before  # listing writes nothing
+
+
+# --- passwords ---------------------------------------------------------------------------
+
+
+def password_row(engine: Engine, name: str) -> tuple[str | None, bool]:
+    learners = schema.learners
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(learners.c.password_hash, learners.c.password_is_temporary).where(
+                learners.c.name == name
+            )
+        ).one()
+    return row.password_hash, row.password_is_temporary
+
+
+def sign_ins_of(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return len(connection.execute(select(schema.sign_ins.c.id)).all())
+
+
+def test_a_password_typed_twice_is_stored_as_an_argon2id_hash(run, db_engine, app):
+    run("learners", "add", "Aiko")
+    with app.app_context(), db.writing() as connection:  # a sign-in that must end
+        queries.sign_ins.begin(connection, learners_by_name(db_engine)["Aiko"][0], NOW)
+    result = run("learners", "password", "aiko", input="correct horse\ncorrect horse\n")
+    assert result.exit_code == 0, result.output
+    assert "The password is set for 'Aiko'" in result.output
+    assert "correct horse" not in result.output  # not echoed
+    stored, temporary = password_row(db_engine, "Aiko")
+    assert stored.startswith("$argon2id$") and not temporary
+    assert passwords.verify(stored, "correct horse")
+    assert sign_ins_of(db_engine) == 0
+
+
+def test_a_temporary_password_from_standard_input(run, db_engine):
+    run("learners", "add", "Ben")
+    result = run(
+        "learners", "password", "Ben", "--password-stdin", "--temporary", input="temp-pass\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert "A temporary password is set for 'Ben'" in result.output
+    stored, temporary = password_row(db_engine, "Ben")
+    assert passwords.verify(stored, "temp-pass") and temporary
+
+
+@pytest.mark.parametrize(
+    ("arguments", "typed", "message"),
+    [
+        (["--password-stdin"], "short\n", "at least 8 characters"),
+        (["--password-stdin"], "x" * 201 + "\n", "at most 200 characters"),
+        ([], "first-password\nsecond-password\n", "do not match"),
+    ],
+    ids=["too short", "too long", "typed differently"],
+)
+def test_a_refused_password_changes_nothing(run, db_engine, arguments, typed, message):
+    run("learners", "add", "Chiara")
+    result = run("learners", "password", "Chiara", *arguments, input=typed)
+    assert result.exit_code != 0
+    assert message in result.output
+    assert password_row(db_engine, "Chiara") == (None, False)
+
+
+def test_a_password_for_nobody_is_refused(run, db_engine):
+    result = run("learners", "password", "Nobody", "--password-stdin", input="long enough\n")
+    assert result.exit_code == 1
+    assert "there is no learner named 'Nobody'" in result.output

@@ -25,6 +25,7 @@ from sqlalchemy import Engine, event
 import lang_portal.api  # noqa: F401  (registers every route)
 from lang_portal.api.routing import routes
 from lang_portal.queries.learners import DEFAULT_LEARNER_ID
+from tests.reliability.support import ACCOUNTS_ONLY
 
 # Statements per request, at most. A new GET route must be given its budget here.
 READ_BUDGETS = {
@@ -254,11 +255,15 @@ def plan_problems(statement: str, plan: list[tuple[int, int, str]]) -> list[str]
 
 
 def page_rules(app) -> list[tuple[str, str]]:
-    """(URL rule, URL with real ids) of every HTML page that takes no free-form path."""
+    """(URL rule, URL with real ids) of every HTML page of the open mode that takes no
+    free-form path (the accounts mode's own pages: ACCOUNTS_PAGE_BUDGETS)."""
     return [
         (rule.rule, rule.rule)
         for rule in app.url_map.iter_rules()
-        if rule.endpoint.startswith("pages.") and "<path:" not in rule.rule
+        if rule.endpoint.startswith("pages.")
+        and "<path:" not in rule.rule
+        and "GET" in (rule.methods or ())
+        and rule.endpoint not in ACCOUNTS_ONLY
     ]
 
 
@@ -386,3 +391,69 @@ def test_plan_problems_are_recognised(statement, plan, found):
         detail, parent = (line, 0) if isinstance(line, str) else line
         rows.append((node, parent, detail))
     assert bool(plan_problems(statement, rows)) is found
+
+
+# --- the accounts mode -------------------------------------------------------------------
+
+# Statements of the accounts mode's own pages, for a signed-in teacher: the sign-in
+# lookup (1) comes on top of each page's reads. The class reads every learner's figures
+# in one query per figure, whatever the size of the class.
+ACCOUNTS_PAGE_BUDGETS = {
+    "/portal/sign-in": 0,  # nobody signed in: no lookup
+    "/": PAGE_BUDGETS["/"] + 1,
+    # the lookup, the count, the learners, their 4 figures' queries, the navigation's due count
+    "/portal/class": 8,
+    # the lookup, the profile, the learner's dashboard, the viewer's own due count
+    "/portal/class/<id:learner_id>": PAGE_BUDGETS["/"] + 3,
+}
+
+
+def _signed_in_teacher(client, engine) -> None:
+    """Sign the client in as a new teacher, through the sign-in form."""
+    from lang_portal import db, passwords, queries
+
+    with client.application.app_context(), db.writing() as connection:
+        teacher = queries.learners.create(connection, "Budget Teacher", "teacher")
+        password = passwords.hashed("a long enough password")
+        queries.sign_ins.set_password(connection, teacher["id"], password, temporary=False)
+    form = client.get("/portal/sign-in").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form)[1]
+    signed_in = client.post(
+        "/portal/sign-in",
+        data={"name": "Budget Teacher", "password": "a long enough password", "csrf_token": csrf},
+    )
+    assert signed_in.status_code == 302
+
+
+@pytest.mark.parametrize("class_size", [2, 6])
+def test_the_accounts_pages_issue_a_fixed_number_of_statements(database_url, class_size):
+    from tests.accounts import OPERATOR, accounts_app
+
+    with accounts_app(database_url) as app:
+        client = app.test_client()
+        engine = app.extensions["lang_portal.engine"]
+        anonymous = app.test_client()
+        for number in range(class_size):
+            learner = client.post("/api/learners", json={"name": f"L{number}"}, headers=OPERATOR)
+            token = learner.get_json()["token"]
+            started = client.post(
+                "/api/study-sessions",
+                json={"group_id": 1, "study_activity_id": 1},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            reviews = [{"word_id": word_id, "correct": True} for word_id in range(1, 4)]
+            client.post(
+                f"/api/study-sessions/{started.get_json()['id']}/review",
+                json={"reviews": reviews},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        _signed_in_teacher(client, engine)
+        over = []
+        for rule, budget in ACCOUNTS_PAGE_BUDGETS.items():
+            url = rule.replace("<id:learner_id>", str(learner.get_json()["id"]))
+            who = anonymous if rule == "/portal/sign-in" else client
+            with statements_of(engine) as seen:
+                assert who.get(url).status_code == 200, url
+            if len(seen) > budget:
+                over.append((url, len(seen), budget, [sql[:60] for sql, _ in seen]))
+        assert over == []

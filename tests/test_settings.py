@@ -46,6 +46,7 @@ BAD_VALUES = {
     "RATE_LIMIT_STORAGE": ["redis", "memory", "nosuch://host", "async+redis://host", ""],
     "AUTH": ["accounts-mode", "", "closed", "token"],
     "API_TOKEN": ["two words", "tab\tinside", "line\nbreak", "café"],
+    "SECRET_KEY": ["short", "x" * 31],
     "TRUSTED_PROXIES": ["-1", "one", "", "0.5"],
     "PUBLIC_URL": [
         "portal.example.org",
@@ -129,6 +130,7 @@ def test_defaults(monkeypatch):
         "RATE_LIMIT_STORAGE": "memory://",
         "AUTH": "open",
         "API_TOKEN": "",
+        "SECRET_KEY": "",
         "TRUSTED_PROXIES": 0,
         "PUBLIC_URL": "",
         "DB_POOL_SIZE": 5,
@@ -169,8 +171,8 @@ def test_defaults(monkeypatch):
         ("RATE_LIMIT", "OFF", "off"),
         ("RATE_LIMIT_STORAGE", "redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
         ("RATE_LIMIT_STORAGE", "memcached://host:11211", "memcached://host:11211"),
-        ("AUTH", " Accounts ", "accounts"),
         ("API_TOKEN", "s3cret-token_1.~", "s3cret-token_1.~"),
+        ("SECRET_KEY", "k" * 32, "k" * 32),
         ("TRUSTED_PROXIES", "2", 2),
         ("PUBLIC_URL", "https://portal.example.org/", "https://portal.example.org"),
         ("PUBLIC_URL", "http://10.0.0.7:8000/lang/", "http://10.0.0.7:8000/lang"),
@@ -286,3 +288,31 @@ def test_readme_settings_table_matches_the_code():
         default, text = documented[setting.env_var]
         assert default == (f"`{setting.default}`" if setting.default else "(empty)")
         assert text == setting.help
+
+
+def test_the_accounts_mode_parses_with_a_secret_key(monkeypatch):
+    _clean_environment(monkeypatch)
+    monkeypatch.setenv("LANG_PORTAL_AUTH", " Accounts ")
+    monkeypatch.setenv("LANG_PORTAL_SECRET_KEY", "k" * 32)
+    assert load()["AUTH"] == "accounts"
+
+
+def test_the_accounts_mode_without_a_secret_key_stops_the_start(monkeypatch):
+    """Cookies and launch tokens would be signed with nothing, or with a key each worker
+    made up for itself: one line says what to set instead."""
+    _clean_environment(monkeypatch)
+    monkeypatch.setenv("LANG_PORTAL_AUTH", "accounts")
+    with pytest.raises(SettingError) as failure:
+        load()
+    message = str(failure.value)
+    assert message.startswith("LANG_PORTAL_SECRET_KEY must be set in the accounts mode")
+    assert "\n" not in message
+
+
+def test_a_secret_key_is_never_repeated_in_an_error(monkeypatch):
+    _clean_environment(monkeypatch)
+    monkeypatch.setenv("LANG_PORTAL_SECRET_KEY", "too-short-to-sign")
+    with pytest.raises(SettingError) as failure:
+        load()
+    assert "too-short-to-sign" not in str(failure.value)
+    assert str(failure.value).startswith("LANG_PORTAL_SECRET_KEY=(hidden): ")

@@ -19,7 +19,17 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     :mod:`lang_portal.settings`. The database is not migrated here: run
     ``lang-portal init-db`` (``lang-portal serve`` does it first).
     """
-    from lang_portal import api, db, errors, hosts, observability, pages, security, settings
+    from lang_portal import (
+        api,
+        db,
+        errors,
+        hosts,
+        observability,
+        pages,
+        security,
+        settings,
+        sign_in,
+    )
     from lang_portal.api import docs as api_docs
 
     app = Flask(__name__)
@@ -48,6 +58,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         max_age=600,
     )
     security.init_app(app)
+    sign_in.init_app(app)
     api.init_app(app)
     pages.init_app(app)
     api_docs.init_app(app)

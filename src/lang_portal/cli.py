@@ -9,7 +9,17 @@ from typing import Any
 import click
 from sqlalchemy import Engine
 
-from lang_portal import db, importing, migrate, names, queries, seed, settings
+from lang_portal import (
+    activity_fields,
+    db,
+    importing,
+    migrate,
+    names,
+    passwords,
+    queries,
+    seed,
+    settings,
+)
 
 IMPORT_BATCH = 500
 
@@ -186,3 +196,107 @@ def rotate_token(name: str) -> None:
         token = queries.learners.issue_token(connection, learner["id"])
     click.echo(f"New token for {learner['name']!r} (id {learner['id']}); earlier ones are revoked:")
     click.echo(token)
+
+
+@learners.command("password")
+@click.argument("name")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from the first line of standard input instead of prompting.",
+)
+@click.option(
+    "--temporary",
+    is_flag=True,
+    help="The learner must choose a new password when they next sign in.",
+)
+def set_password(name: str, password_stdin: bool, temporary: bool) -> None:
+    """Set the portal password of the learner called NAME (the accounts mode's sign-in).
+
+    Prompts for it twice, without echoing it, or reads it from standard input with
+    --password-stdin. At least 8 characters. Only its argon2id hash is stored, and
+    every sign-in of that learner ends.
+    """
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt(
+            "Password", hide_input=True, confirmation_prompt="Repeat the password"
+        )
+    try:
+        password = passwords.checked(password)
+    except passwords.BadPassword as error:
+        raise click.ClickException(f"{error}; the password was not changed") from None
+    password_hash = passwords.hashed(password)
+    with db.writing(_prepared_engine()) as connection:
+        learner = queries.learners.by_name(connection, name.strip())
+        if learner is None:
+            raise click.ClickException(f"there is no learner named {name!r}")
+        queries.sign_ins.set_password(connection, learner["id"], password_hash, temporary)
+    kind = "A temporary password" if temporary else "The password"
+    click.echo(f"{kind} is set for {learner['name']!r} (id {learner['id']}); they are signed out.")
+
+
+@main.group("activities")
+def activities() -> None:
+    """Manage study activities: register a school's own outside activity, list them all.
+
+    An outside activity is a web app at an absolute http or https address; the
+    launchpad opens its launch URL with group_id and session_id added. The same rules
+    apply as to POST /api/study-activities.
+    """
+
+
+# Where each field of a new activity comes from on the command line, to name it in errors.
+_ACTIVITY_ARGUMENTS = {
+    "title": "TITLE",
+    "description": "--description",
+    "launch_url": "--launch-url",
+    "preview_url": "--preview-url",
+}
+
+
+@activities.command("add")
+@click.argument("title")
+@click.option("--launch-url", required=True, help="Where the launchpad opens it: an http(s) URL.")
+@click.option("--description", default="", help="At most 1000 characters.")
+@click.option("--preview-url", default="", help="An image for the launchpad: an http(s) URL.")
+def add_activity(title: str, launch_url: str, description: str, preview_url: str) -> None:
+    """Register an outside study activity called TITLE and print its id.
+
+    TITLE is 1 to 100 characters, unique (case included). Each URL is absolute, http or
+    https, with a host and no user name or password, at most 500 characters.
+    """
+    try:
+        activity = activity_fields.checked(title, description, launch_url, preview_url)
+    except activity_fields.BadField as error:
+        argument = _ACTIVITY_ARGUMENTS[error.field]
+        raise click.ClickException(f"{argument}: {error}; no activity was added") from None
+    with db.writing(_prepared_engine()) as connection:
+        try:
+            study_activity_id = queries.study_activities.add(
+                connection,
+                activity.title,
+                activity.description,
+                activity.launch_url,
+                activity.preview_url,
+            )
+        except queries.problems.TitleTaken as error:
+            raise click.ClickException(f"{error}; no activity was added") from None
+    click.echo(study_activity_id)
+
+
+@activities.command("list")
+def list_activities() -> None:
+    """List every study activity: id, title and launch URL.
+
+    The bundled activities are served by lang-portal itself: their launch URLs start
+    with LANG_PORTAL_PUBLIC_URL when it is set, else they are paths on the portal.
+    """
+    public_url = _settings()["PUBLIC_URL"]
+    with db.reading(_prepared_engine()) as connection:
+        everything = queries.study_activities.all_activities(connection, public_url)
+    width = max([len("title"), *(len(activity["title"]) for activity in everything)])
+    click.echo(f"{'id':>6}  {'title':<{width}}  launch_url")
+    for activity in everything:
+        click.echo(f"{activity['id']:>6}  {activity['title']:<{width}}  {activity['launch_url']}")

@@ -16,11 +16,18 @@ from typing import Any
 
 from flask import Flask, Response, g, json, request
 from flask_limiter.errors import RateLimitExceeded
+from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from lang_portal import db
-from lang_portal.queries.problems import NameTaken, NotFound, ReviewTimeOutOfRange, UnknownWord
+from lang_portal.queries.problems import (
+    NameTaken,
+    NotFound,
+    ReviewTimeOutOfRange,
+    TitleTaken,
+    UnknownWord,
+)
 
 log = logging.getLogger("lang_portal.errors")
 
@@ -132,6 +139,20 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(NameTaken)
     def handle_name_taken(error: NameTaken) -> Response:
         return problem(409, str(error), [FieldError("#/name", "is taken")])
+
+    @app.errorhandler(TitleTaken)
+    def handle_title_taken(error: TitleTaken) -> Response:
+        return problem(409, str(error), [FieldError("#/title", "is taken")])
+
+    @app.errorhandler(CSRFError)
+    def handle_csrf(error: CSRFError) -> Response:
+        # Flask-WTF's reason ("The CSRF token is missing.") and what to send instead.
+        reason = (error.description or "The CSRF token is missing.").rstrip(".").lower()
+        detail = (
+            f"{reason}: a write signed in with the portal's cookie needs the page's CSRF "
+            "token in the X-CSRFToken header (or use Authorization: Bearer <token>)"
+        )
+        return problem(400, detail)
 
     @app.errorhandler(RateLimitExceeded)
     def handle_rate_limit(error: RateLimitExceeded) -> Response:

@@ -36,6 +36,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData(
@@ -137,6 +138,11 @@ learners = Table(
     Column("role", String(20), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("last_active_at", UTCDateTime, nullable=True),
+    # The portal's password, as an argon2id hash (lang_portal.passwords); NULL: none
+    # set, so this learner cannot sign in to the portal (a token still works).
+    Column("password_hash", String(255), nullable=True),
+    # Set by a teacher's temporary password: the portal asks for a new one first.
+    Column("password_is_temporary", Boolean, nullable=False, server_default=false()),
 )
 
 # A learner's API tokens, only as SHA-256 digests: a stolen database reveals none.
@@ -148,6 +154,19 @@ learner_tokens = Table(
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_learner_tokens_learner_id", "learner_id"),
+)
+
+# The portal's sign-ins, one per signed-in browser: the cookie carries a random token,
+# stored here only as its SHA-256 digest. Signing out deletes the row, so a copied
+# cookie stops working too; so does a new password (every other sign-in ends).
+sign_ins = Table(
+    "sign_ins",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("learner_id", Id, ForeignKey("learners.id", ondelete="CASCADE"), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_sign_ins_learner_id", "learner_id"),
 )
 
 study_sessions = Table(

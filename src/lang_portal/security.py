@@ -1,13 +1,18 @@
-"""How often a client may write: the write rate limit, per learner or per client address."""
+"""How often a client may write (the write rate limit, per learner or per client address),
+and how often a sign-in may fail (per name and per address)."""
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from flask import Flask, Response, current_app, g
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from limits import RateLimitItemPerMinute
+from limits.storage import MemoryStorage, MovingWindowSupport, Storage, storage_from_string
+from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter, RateLimiter
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -17,6 +22,10 @@ from lang_portal import identity
 # and not per endpoint.
 WRITE_SCOPE = "writes"
 _EXTENSION = "lang_portal.write_limit"
+_SIGN_IN_EXTENSION = "lang_portal.sign_in_failures"
+# Failed sign-ins allowed per name and per client address: 5 in any 15 minutes, then
+# a 429 until the oldest failure is 15 minutes old, even for the right password.
+SIGN_IN_FAILURES = RateLimitItemPerMinute(5, 15)
 # A healthy Redis answers in milliseconds. These bound how long a write waits on a
 # stopped or frozen one before the limiter falls back to counting in memory; one
 # immediate retry replaces a pooled connection that a Redis restart has closed.
@@ -66,6 +75,7 @@ def init_app(app: Flask) -> None:
         return response
 
     storage_uri = app.config["RATE_LIMIT_STORAGE"]
+    app.extensions[_SIGN_IN_EXTENSION] = SignInFailures(storage_uri)
     limiter = Limiter(
         write_limit_key,
         app=app,
@@ -112,3 +122,56 @@ def _storage_options(storage_uri: str) -> dict[str, Any]:
         "socket_timeout": REDIS_TIMEOUT_SECONDS,
         "retry": Retry(NoBackoff(), retries=1),
     }
+
+
+class SignInFailures:
+    """Failed sign-ins, counted per name and per client address in RATE_LIMIT_STORAGE
+    (shared by every worker with Redis), with the ``limits`` library.
+
+    Like the write limit, it falls back to this process's memory while that storage
+    fails, so a Redis outage loosens the limit instead of refusing every sign-in.
+    """
+
+    def __init__(self, storage_uri: str) -> None:
+        self._shared = _strategy(storage_from_string(storage_uri, **_storage_options(storage_uri)))
+        self._fallback = _strategy(MemoryStorage())
+
+    def retry_after(self, name_key: str) -> int | None:
+        """Seconds until a sign-in as ``name_key`` from this client may be tried again;
+        None when it may be tried now."""
+        waits = [
+            self._call("get_window_stats", key).reset_time - time.time()
+            for key in self._keys(name_key)
+            if not self._call("test", key)
+        ]
+        return max(1, round(max(waits))) if waits else None
+
+    def failed(self, name_key: str) -> None:
+        """Count one failed sign-in as ``name_key`` from this client."""
+        for key in self._keys(name_key):
+            self._call("hit", key)
+
+    @staticmethod
+    def _keys(name_key: str) -> tuple[str, str]:
+        return f"sign-in-name:{name_key}", f"sign-in-address:{write_limit_key()}"
+
+    def _call(self, method: str, key: str) -> Any:
+        try:
+            return getattr(self._shared, method)(SIGN_IN_FAILURES, key)
+        except Exception:  # any failure of the storage: count in memory instead
+            logging.getLogger("lang_portal.rate_limits").warning(
+                "sign-in failures: storage unavailable, counting in memory", exc_info=True
+            )
+            return getattr(self._fallback, method)(SIGN_IN_FAILURES, key)
+
+
+def _strategy(storage: Storage) -> RateLimiter:
+    """A moving window where the storage keeps one (memory, Redis), else a fixed one."""
+    if isinstance(storage, MovingWindowSupport):
+        return MovingWindowRateLimiter(storage)
+    return FixedWindowRateLimiter(storage)
+
+
+def sign_in_failures() -> SignInFailures:
+    """The app's count of failed sign-ins."""
+    return current_app.extensions[_SIGN_IN_EXTENSION]

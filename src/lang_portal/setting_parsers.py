@@ -19,7 +19,9 @@ from sqlalchemy.exc import ArgumentError
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMATS = ("text", "json")
-AUTH_MODES = ("open", "accounts")
+OPEN = "open"
+ACCOUNTS = "accounts"
+AUTH_MODES = (OPEN, ACCOUNTS)
 DATABASE_BACKENDS = ("sqlite", "postgresql")
 # The word that stands for the loopback names in ALLOWED_HOSTS and CORS_ORIGINS.
 LOOPBACK = "loopback"
@@ -185,10 +187,23 @@ def rate_limit_storage(raw: str) -> str:
     return value
 
 
+MIN_SECRET_KEY_LENGTH = 32
+
+
 def api_token(raw: str) -> str:
     """API_TOKEN: printable ASCII without spaces, since it is sent in a header."""
     if any(not " " < character <= "~" for character in raw):
         raise ValueError("must be printable ASCII without spaces (it is sent in a header)")
+    return raw
+
+
+def secret_key(raw: str) -> str:
+    """SECRET_KEY: empty, or at least 32 characters (it signs cookies and launch tokens)."""
+    if raw and len(raw) < MIN_SECRET_KEY_LENGTH:
+        raise ValueError(
+            f"must be at least {MIN_SECRET_KEY_LENGTH} characters; make one with "
+            "`python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+        )
     return raw
 
 

@@ -32,7 +32,7 @@ from lang_portal.setting_parsers import (
 
 ENV_PREFIX = "LANG_PORTAL_"
 # Settings whose value is never repeated in an error message.
-SECRET_SETTINGS = frozenset({"API_TOKEN"})
+SECRET_SETTINGS = frozenset({"API_TOKEN", "SECRET_KEY"})
 _URL_PASSWORD = re.compile(r"(//[^/@:]*:)[^/@]*@")
 
 
@@ -105,9 +105,18 @@ class Settings(BaseSettings):
     AUTH: Annotated[str, _from_text(parsers.choice(AUTH_MODES, str.lower))] = Field(
         "open",
         description="`open`: no sign-in; every request acts as the default learner (the "
-        "single-user local default). `accounts`: one history per learner; every API route "
-        "needs `Authorization: Bearer <token>`, a learner's token (from `lang-portal learners "
-        "add` or `token`) or LANG_PORTAL_API_TOKEN.",
+        "single-user local default). `accounts`: one history per learner; people sign in to "
+        "the portal with a name and password, and every API route needs an identity: the "
+        "portal's cookie, or `Authorization: Bearer <token>` with a learner's token (from "
+        "`lang-portal learners add` or `token`), a launch token, or LANG_PORTAL_API_TOKEN. "
+        "Needs LANG_PORTAL_SECRET_KEY.",
+    )
+    SECRET_KEY: Annotated[str, _from_text(parsers.secret_key)] = Field(
+        "",
+        description="The key that signs the portal's sign-in cookie, its CSRF tokens and "
+        "the launch tokens of outside activities: at least 32 random characters, the same "
+        "on every worker and host. Required in the `accounts` mode; changing it signs "
+        "everyone out and ends every launch token.",
     )
     API_TOKEN: Annotated[str, _from_text(parsers.api_token)] = Field(
         "",
@@ -157,6 +166,16 @@ class Settings(BaseSettings):
     )
 
     @model_validator(mode="after")
+    def _accounts_need_a_secret_key(self) -> Settings:
+        if self.AUTH == parsers.ACCOUNTS and not self.SECRET_KEY:
+            raise ValueError(
+                "LANG_PORTAL_SECRET_KEY must be set in the accounts mode (LANG_PORTAL_AUTH="
+                "accounts): it signs the sign-in cookie and launch tokens; make one with "
+                "`python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _allow_the_public_host(self) -> Settings:
         host = public_host(self.PUBLIC_URL)
         if host and ANY not in self.ALLOWED_HOSTS and host not in self.ALLOWED_HOSTS:
@@ -196,8 +215,11 @@ def _describe(failure: ValidationError) -> str:
     """One line naming each bad variable, its value and what it must be."""
     problems = []
     for error in failure.errors(include_url=False):
-        name = str(error["loc"][0]) if error["loc"] else ""
         message = error["msg"].removeprefix("Value error, ")
+        if not error["loc"]:  # a rule across settings: its message names them
+            problems.append(message)
+            continue
+        name = str(error["loc"][0])
         problems.append(f"{ENV_PREFIX}{name}={_shown(name, error['input'])}: {message}")
     return "; ".join(problems)
 

@@ -1,12 +1,14 @@
-"""The portal in the accounts mode, until it can sign learners in: every page explains
-that the API needs a token, and shows nobody's history."""
+"""The portal in the accounts mode without a sign-in: every page sends the browser to the
+sign-in page, and shows nobody's history on the way."""
 
 from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from tests.conftest import make_app
-from tests.pages.html import PAGES, get_page
+from tests.pages.html import PAGES
 
 OPERATOR = "pages-operator-token"
 
@@ -27,17 +29,27 @@ def accounts_client(database_url: str):
 
 
 @pytest.mark.parametrize("path", [*PAGES, "/activities/typing-tutor/", "/portal/sessions/1"])
-def test_every_page_explains_that_the_api_needs_a_token(accounts_client, path):
-    _, text = get_page(accounts_client, path, status=401)
-    assert "Sign in with a token" in text
-    assert "Authorization: Bearer" in text
-    assert "Core Verbs" not in text  # the session's group: no history, no vocabulary
+def test_every_page_sends_the_browser_to_the_sign_in_page(accounts_client, path):
+    response = accounts_client.get(path)
+    assert response.status_code == 302
+    location = urlsplit(response.headers["Location"])
+    assert location.path == "/portal/sign-in"
+    assert parse_qs(location.query)["next"] == [path]  # and back here afterwards
+    assert "Core Verbs" not in response.get_data(as_text=True)  # the session's group
 
 
 def test_a_bearer_token_does_not_open_the_pages(accounts_client):
-    """The pages have no sign-in yet; a token is for the API, not for them."""
+    """A token is for the API; the pages are opened by a sign-in only."""
     response = accounts_client.get("/", headers={"Authorization": f"Bearer {OPERATOR}"})
-    assert response.status_code == 401
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/portal/sign-in")
+
+
+def test_the_sign_in_page_itself_needs_no_sign_in(accounts_client):
+    response = accounts_client.get("/portal/sign-in")
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    assert 'name="csrf_token"' in response.get_data(as_text=True)
 
 
 def test_static_files_and_the_api_reference_are_still_served(accounts_client):

@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import pytest
-from flask import Flask, Response, request, request_finished
+from flask import Flask, Response, request, request_finished, request_started
 
 # What must never reach a client. SQL keywords are matched in upper case, as
 # SQLAlchemy and the drivers print them; user input echoed in lower case is not SQL.
@@ -84,6 +84,37 @@ def _strings(value: Any) -> Iterator[str]:
             yield from _strings(item)
 
 
+class _RecordedInput:
+    """A request's ``wsgi.input``, keeping a copy of what is read from it.
+
+    The app reads a write's body once and does not keep it (api/body.py), so by the time
+    the response is scanned the body is gone from the request; without this copy a name
+    the client sent and an error quotes back (a 409's "already exists") would count as
+    a leak. Only ``read`` and ``readline`` are offered, so every read goes through them.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.copy = bytearray()
+
+    def read(self, *args: Any) -> bytes:
+        data = self._stream.read(*args)
+        self.copy += data
+        return data
+
+    def readline(self, *args: Any) -> bytes:
+        data = self._stream.readline(*args)
+        self.copy += data
+        return data
+
+
+def _request_body() -> bytes:
+    """The current request's body, as far as anyone read it (all of it if nobody did)."""
+    unread = request.get_data(cache=True)
+    recorded = request.environ.get("wsgi.input")
+    return bytes(recorded.copy) if isinstance(recorded, _RecordedInput) else unread
+
+
 def _supplied_by_client() -> list[str]:
     """What the current request carried: path segments, query values and keys, body strings."""
     supplied = [unquote(part) for part in request.path.split("/")]
@@ -91,7 +122,7 @@ def _supplied_by_client() -> list[str]:
         supplied += [key, *values]
     # The body may be over the size limit or not JSON at all; then only the rest counts.
     with contextlib.suppress(Exception):
-        supplied += _strings(json.loads(request.get_data(cache=True)))
+        supplied += _strings(json.loads(_request_body()))
     return supplied
 
 
@@ -134,6 +165,11 @@ def record(status: int, body: str, where: str, supplied: Iterable[str] = ()) -> 
             COLLECTOR.leaks.append(Leak(test, where, status, kinds, body[:500]))
 
 
+def _on_request_started(sender: Flask, **extra: Any) -> None:
+    # Nothing has read the body yet: Flask sends this before any before_request hook.
+    request.environ["wsgi.input"] = _RecordedInput(request.environ["wsgi.input"])
+
+
 def _on_request_finished(sender: Flask, response: Response, **extra: Any) -> None:
     if response.status_code < 400 or response.direct_passthrough or response.is_streamed:
         return
@@ -146,10 +182,12 @@ def _on_request_finished(sender: Flask, response: Response, **extra: Any) -> Non
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    request_started.connect(_on_request_started, weak=False)
     request_finished.connect(_on_request_finished, weak=False)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    request_started.disconnect(_on_request_started)
     request_finished.disconnect(_on_request_finished)
 
 

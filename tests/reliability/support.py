@@ -106,8 +106,45 @@ def url_rules() -> list[UrlRule]:
 
 
 def write_rules() -> list[UrlRule]:
-    """Every rule that takes a write, on every alias (legacy paths included)."""
-    return [rule for rule in url_rules() if rule.write_method]
+    """Every rule that takes a write through the API, on every alias (legacy paths
+    included). The portal's own forms are :func:`page_form_rules`."""
+    return [rule for rule in url_rules() if rule.write_method and rule.registered is not None]
+
+
+# What exists for the accounts mode only. In the open mode, where these tests' apps run,
+# the launch-token route is a 403 and the sign-in and class pages are 404 pages
+# (test_cross_site_writes.py checks the forms; test_accounts_mode_only below the rest).
+# Their behaviour is tested in the accounts mode: tests/api/test_launch_tokens.py,
+# tests/pages/test_sign_in.py, tests/pages/test_class_view.py, tests/test_csrf.py.
+ACCOUNTS_ONLY = frozenset(
+    {
+        "create_launch_token",
+        "pages.sign_in_page",
+        "pages.class_page",
+        "pages.learner_page",
+    }
+)
+
+
+def open_mode(rules: list[UrlRule]) -> list[UrlRule]:
+    """The rules that work in the open mode: without the accounts mode's own routes and
+    the portal's forms."""
+    return [
+        rule
+        for rule in rules
+        if rule.endpoint not in ACCOUNTS_ONLY and rule.endpoint not in _page_forms()
+    ]
+
+
+@functools.cache
+def _page_forms() -> frozenset[str]:
+    return frozenset(rule.endpoint for rule in page_form_rules())
+
+
+def page_form_rules() -> list[UrlRule]:
+    """Every rule that takes a write and is not the API's: the portal's sign-in, password
+    and class-view forms (the accounts mode only; each checks its CSRF token)."""
+    return [rule for rule in url_rules() if rule.write_method and rule.registered is None]
 
 
 def read_rules() -> list[UrlRule]:

@@ -1,4 +1,4 @@
-"""No write from another site: every write route needs Content-Type: application/json.
+"""No write from another site: every API write route needs Content-Type: application/json.
 
 A page on any origin can make a browser send a plain HTML form (text/plain,
 urlencoded or multipart), a ``fetch`` with ``mode: "no-cors"`` or a
@@ -6,6 +6,10 @@ urlencoded or multipart), a ``fetch`` with ``mode: "no-cors"`` or a
 ``application/json``, which needs a CORS preflight that lang-portal only grants to
 allowed origins. So each such request is a 415 that changes nothing, on every write
 route, reset included, whatever CORS_ORIGINS says and whether or not a token is set.
+
+The portal's own forms (sign-in, passwords, the class view) take form posts: they exist
+in the accounts mode only, where each needs its CSRF token (tests/test_csrf.py); in the
+open mode, checked here, they are 404 pages that change nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import pytest
 from tests.conftest import make_app
 from tests.reliability.support import (
     one_per_endpoint,
+    open_mode,
+    page_form_rules,
     request_body,
     sqlite_only,
     table_totals,
@@ -23,6 +29,9 @@ from tests.reliability.support import (
 from tests.support import assert_problem
 
 WRITE_ENDPOINTS = one_per_endpoint(write_rules())
+# The control below needs writes that work in the open mode (a launch token is made in
+# the accounts mode only).
+STORING_WRITES = open_mode(WRITE_ENDPOINTS)
 # What a cross-site form, no-cors fetch or beacon can send: (Content-Type, body).
 SIMPLE_REQUESTS = {
     "form, text/plain": ("text/plain", b'{"group_id": 1, "study_activity_id": 1}'),
@@ -63,7 +72,29 @@ def test_a_write_a_browser_sends_without_preflight_is_415(
     assert table_totals(engine) == before
 
 
-@pytest.mark.parametrize("rule", WRITE_ENDPOINTS, ids=str)
+@sqlite_only
+@pytest.mark.parametrize("rule", page_form_rules(), ids=str)
+@pytest.mark.parametrize("shape", SIMPLE_REQUESTS)
+def test_the_portal_forms_are_not_there_in_the_open_mode(
+    restricted_client, engine, study_session_id, rule, shape
+):
+    content_type, data = SIMPLE_REQUESTS[shape]
+    headers = {"Origin": "https://evil.example"}
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    before = table_totals(engine)
+    response = restricted_client.post(rule.path(learner_id=1), data=data, headers=headers)
+    assert response.status_code == 404
+    assert response.mimetype == "text/html"
+    assert table_totals(engine) == before
+
+
+def test_every_write_outside_the_api_is_a_portal_form():
+    forms = {rule.endpoint for rule in page_form_rules()}
+    assert forms and all(endpoint.startswith("pages.") for endpoint in forms), forms
+
+
+@pytest.mark.parametrize("rule", STORING_WRITES, ids=str)
 def test_the_same_writes_as_json_are_accepted(client, engine, study_session_id, rule):
     """The control: with the JSON type (which needs a preflight) each route works."""
     before = table_totals(engine)

@@ -29,6 +29,7 @@ from tests.reliability.support import (
     body_example,
     body_field_names,
     one_per_endpoint,
+    open_mode,
     query_choices,
     query_names,
     read_rules,
@@ -38,8 +39,9 @@ from tests.reliability.support import (
     write_rules,
 )
 
-WRITE_ENDPOINTS = one_per_endpoint(write_rules())
-READ_ENDPOINTS = one_per_endpoint(read_rules())
+# The open mode's routes: these tests' apps run in it.
+WRITE_ENDPOINTS = open_mode(one_per_endpoint(write_rules()))
+READ_ENDPOINTS = open_mode(one_per_endpoint(read_rules()))
 BODY_ENDPOINTS = [rule for rule in WRITE_ENDPOINTS if body_example(rule) is not None]
 
 FUZZ = settings(

@@ -7,6 +7,7 @@ from flask import Flask
 from lang_portal.api import (
     dashboard,
     groups,
+    launch_tokens,
     learners,
     study,
     study_activities,
@@ -19,6 +20,7 @@ __all__ = [
     "dashboard",
     "groups",
     "init_app",
+    "launch_tokens",
     "learners",
     "study",
     "study_activities",

@@ -13,6 +13,7 @@ from lang_portal.api.pagination import Order, SortedPageQuery, legacy_page
 from lang_portal.api.routing import routes
 from lang_portal.api.study_sessions import StudySessionItem
 from lang_portal.api.words import WordItem, WordSortKey
+from lang_portal.identity import LAUNCH_GROUP
 
 # Each whitelist's keys, in its order; they become the OpenAPI enums.
 GroupSortKey = Literal[tuple(queries.groups.SORT_COLUMNS)]  # type: ignore[valid-type]
@@ -50,7 +51,9 @@ def list_groups(connection: Connection, query: GroupListQuery) -> dict[str, Any]
     return legacy_page("groups", items, queries.groups.count(connection), query)
 
 
-@routes.get("/groups/<id:group_id>", response=Group, legacy=True, errors=(404,))
+@routes.get(
+    "/groups/<id:group_id>", response=Group, legacy=True, launch=LAUNCH_GROUP, errors=(404,)
+)
 def get_group(connection: Connection, group_id: int) -> dict[str, Any]:
     """Show one word group."""
     return found(queries.groups.get(connection, group_id), "group")
@@ -115,6 +118,7 @@ class GroupStudySessions(BaseModel):
     response=GroupWords,
     legacy=True,
     scoped=True,
+    launch=LAUNCH_GROUP,
     errors=(400, 404),
 )
 def list_group_words(
@@ -126,7 +130,13 @@ def list_group_words(
     return legacy_page("words", page, group["word_count"], query)
 
 
-@routes.get("/groups/<id:group_id>/words/raw", response=GroupWordsRaw, legacy=True, errors=(404,))
+@routes.get(
+    "/groups/<id:group_id>/words/raw",
+    response=GroupWordsRaw,
+    legacy=True,
+    launch=LAUNCH_GROUP,
+    errors=(404,),
+)
 def list_group_words_raw(connection: Connection, group_id: int) -> dict[str, Any]:
     """List every word of a group with its parts, for a study activity to run on."""
     group = found(queries.groups.get(connection, group_id), "group")

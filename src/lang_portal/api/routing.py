@@ -8,8 +8,9 @@ endpoint. The same declarations produce the OpenAPI document.
 
 Around each view the registry does, in order (tests/test_request_order.py holds it):
 
-1. the caller's identity (401, see :mod:`lang_portal.identity`), and for a
-   teacher-only route the role (403);
+1. the caller's identity (401, see :mod:`lang_portal.identity`; for a write with
+   the portal's cookie, its CSRF token, 400), for a launch token the route's
+   ``launch`` scope (403), and for a teacher-only route the role (403);
 2. writes only: the write rate limit, after the identity, so that a refused request
    never spends a valid learner's budget;
 3. writes only: the body, read once: ``Content-Type: application/json`` (415),
@@ -118,6 +119,7 @@ class Route:
     idempotent: bool = False
     scoped: bool = False
     teacher_only: bool = False
+    launch: str | None = None
     errors: tuple[int, ...] = ()
     adapter: TypeAdapter[Any] = field(init=False, repr=False)
 
@@ -189,7 +191,7 @@ def _handler(route: Route) -> Callable[..., Response]:
 
 def _serve_read(route: Route, view_args: dict[str, Any]) -> Response:
     """Know the caller, validate the query, then run the view on one read snapshot."""
-    caller = _admit(route, write=False)
+    caller = _admit(route, view_args, write=False)
     arguments = _arguments(route, view_args, payload=None)
     requested = _requested_learner_id(route)
     with db.reading() as connection:
@@ -201,7 +203,7 @@ def _serve_read(route: Route, view_args: dict[str, Any]) -> Response:
 def _serve_write(route: Route, view_args: dict[str, Any]) -> Response:
     """Know the writer, spend from their budget, read the body and its key, validate,
     then run one write transaction."""
-    caller = _admit(route, write=True)
+    caller = _admit(route, view_args, write=True)
     security.check_write_limit()
     payload = request_body.json_payload()
     key = idempotency.key_from_request() if route.idempotent else None
@@ -232,9 +234,11 @@ def _serve_write(route: Route, view_args: dict[str, Any]) -> Response:
         )
 
 
-def _admit(route: Route, write: bool) -> Identity:
-    """The caller (401 without a valid identity), and a teacher where the route needs one."""
+def _admit(route: Route, view_args: dict[str, Any], write: bool) -> Identity:
+    """The caller (401 without a valid identity), a launch token only where the route
+    admits it (403), and a teacher where the route needs one (403)."""
     caller = identity.current(write)
+    identity.require_launch_scope(caller, route.launch, view_args)
     if route.teacher_only:
         identity.require_teacher(caller)
     return caller

@@ -1,4 +1,9 @@
-"""Study activities: the apps the launchpad starts for a word group."""
+"""Study activities: the apps the launchpad starts for a word group, and a school's own.
+
+A teacher registers an outside activity with ``POST /api/study-activities``; its fields
+follow :mod:`lang_portal.activity_fields`, the rule ``lang-portal activities add``
+follows too.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,10 @@ from pydantic import BaseModel
 from sqlalchemy import Connection
 
 from lang_portal import links, queries
+from lang_portal.activity_fields import NewStudyActivity
 from lang_portal.api.lookup import found
 from lang_portal.api.pagination import PageQuery, page_body
-from lang_portal.api.routing import routes
+from lang_portal.api.routing import Reply, routes
 from lang_portal.api.study_sessions import StudySessionPage
 
 
@@ -48,6 +54,30 @@ def get_or_404(connection: Connection, study_activity_id: int) -> dict[str, Any]
 def list_study_activities(connection: Connection) -> list[dict[str, Any]]:
     """List every study activity."""
     return queries.study_activities.all_activities(connection, links.base_url())
+
+
+@routes.post(
+    "/study-activities",
+    body=NewStudyActivity,
+    response=StudyActivity,
+    status=201,
+    teacher_only=True,
+    errors=(400, 409),
+)
+def create_study_activity(connection: Connection, body: NewStudyActivity) -> Reply:
+    """Register an outside study activity: its title, description and absolute URLs.
+
+    ``launch_url`` and ``preview_url`` are absolute http or https URLs, shown unchanged. A
+    title already taken (compared exactly, case included) is a 409.
+    """
+    study_activity_id = queries.study_activities.add(
+        connection, body.title, body.description, body.launch_url, body.preview_url
+    )
+    return Reply(
+        get_or_404(connection, study_activity_id),
+        201,
+        location=f"/api/study-activities/{study_activity_id}",
+    )
 
 
 @routes.get("/study-activities/<id:study_activity_id>", response=StudyActivity, errors=(404,))

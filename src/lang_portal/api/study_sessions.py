@@ -24,6 +24,7 @@ from lang_portal.api.lookup import found
 from lang_portal.api.pagination import PageQuery, page_body
 from lang_portal.api.routing import MAX_ID, Reply, routes
 from lang_portal.api.words import WordItem
+from lang_portal.identity import LAUNCH_SESSION
 
 log = logging.getLogger("lang_portal.study_sessions")
 
@@ -210,6 +211,7 @@ def list_study_sessions(
     query=PageQuery,
     response=StudySessionDetail,
     scoped=True,
+    launch=LAUNCH_SESSION,
     errors=(400, 404),
 )
 def get_study_session(
@@ -236,6 +238,7 @@ def get_study_session(
     legacy=True,
     idempotent=True,
     scoped=True,
+    launch=LAUNCH_SESSION,
     errors=(*WRITE_ERRORS, 404),
 )
 def review_words(
@@ -268,6 +271,7 @@ def review_words(
     status=201,
     idempotent=True,
     scoped=True,
+    launch=LAUNCH_SESSION,
     errors=(*WRITE_ERRORS, 404),
 )
 def review_word(

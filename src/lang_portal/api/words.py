@@ -13,6 +13,7 @@ from lang_portal.api.cards import Card, card_body
 from lang_portal.api.lookup import found
 from lang_portal.api.pagination import SortedPageQuery, legacy_page
 from lang_portal.api.routing import routes
+from lang_portal.identity import LAUNCH_VOCABULARY
 
 # The whitelist's keys, in its order; they become the OpenAPI enum.
 WordSortKey = Literal[tuple(queries.words.SORT_COLUMNS)]  # type: ignore[valid-type]
@@ -68,7 +69,13 @@ class WordDetail(BaseModel):
 
 
 @routes.get(
-    "/words", query=WordListQuery, response=WordList, legacy=True, scoped=True, errors=(400,)
+    "/words",
+    query=WordListQuery,
+    response=WordList,
+    legacy=True,
+    scoped=True,
+    launch=LAUNCH_VOCABULARY,
+    errors=(400,),
 )
 def list_words(connection: Connection, learner_id: int, query: WordListQuery) -> dict[str, Any]:
     """List words with the learner's review counts, sorted by kanji, romaji, english or a
@@ -83,6 +90,7 @@ def list_words(connection: Connection, learner_id: int, query: WordListQuery) ->
     response=WordDetail,
     legacy=True,
     scoped=True,
+    launch=LAUNCH_VOCABULARY,
     errors=(404,),
 )
 def get_word(connection: Connection, learner_id: int, word_id: int) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from lang_portal import idempotency, identity
+from lang_portal import idempotency, sign_in
 from lang_portal.api import routing
 from lang_portal.api.routing import Route
 from lang_portal.openapi import operations
@@ -27,6 +27,7 @@ from lang_portal.openapi.error_responses import error_response, error_statuses, 
 from lang_portal.openapi.operations import ALIASES_TAG, alias_label
 from lang_portal.openapi.paths import openapi_path
 from lang_portal.openapi.schemas import Schemas
+from lang_portal.setting_parsers import ACCOUNTS, OPEN
 
 __all__ = ["IDEMPOTENCY_KEY_PATTERN", "build_document", "idempotency_policy", "openapi_path"]
 
@@ -71,12 +72,10 @@ def _idempotency_parameter(policy: str) -> dict[str, Any]:
     }
 
 
-def build_document(
-    routes: Iterable[Route] | None = None, auth_mode: str = identity.OPEN
-) -> dict[str, Any]:
+def build_document(routes: Iterable[Route] | None = None, auth_mode: str = OPEN) -> dict[str, Any]:
     """The OpenAPI 3.1 document of ``routes`` (by default every route in the registry),
     for a server in ``auth_mode`` (LANG_PORTAL_AUTH): ``open`` or ``accounts``."""
-    accounts = auth_mode == identity.ACCOUNTS
+    accounts = auth_mode == ACCOUNTS
     routes = list(routing.routes.declared if routes is None else routes)
     schemas = Schemas(routes)
     policy = idempotency_policy()
@@ -118,7 +117,8 @@ def build_document(
                     "type": "http",
                     "scheme": "bearer",
                     "description": _BEARER[accounts],
-                }
+                },
+                **({"cookieAuth": _COOKIE} if accounts else {}),
             },
         },
     }
@@ -144,7 +144,19 @@ _BEARER = {
     "operator's LANG_PORTAL_API_TOKEN, which acts as the default learner. Roles: a "
     "`learner` reads and writes only their own history; a `teacher` also manages "
     "learners and reads any learner's history with `?learner_id=`. Nobody writes into "
-    "another learner's history, and another learner's study session is a 404.",
+    "another learner's history, and another learner's study session is a 404. A launch "
+    "token (from `POST /api/study-sessions/{study_session_id}/launch-token`, handed to an "
+    "outside activity as `#token=`) acts as its session's learner for 24 hours after the "
+    "session started, on the operations that say so; any other is a 403.",
+}
+
+_COOKIE = {
+    "type": "apiKey",
+    "in": "cookie",
+    "name": sign_in.COOKIE_NAME,
+    "description": "The portal's sign-in cookie (`/portal/sign-in`), for the portal's own "
+    "pages and built-in activities. A write made with it must carry the page's CSRF token "
+    "in the `X-CSRFToken` header; without it, 400 and nothing changes.",
 }
 
 _INFO_DESCRIPTION = """\

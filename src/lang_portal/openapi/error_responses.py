@@ -22,10 +22,12 @@ _ERROR_MEANINGS: dict[int, str] = {
     "that does not exist, a bad query parameter or a bad Idempotency-Key. `errors` "
     "points at each field to fix.",
     401: "No valid identity: in the `accounts` mode any request without a valid "
-    "`Authorization: Bearer <token>`; in the `open` mode a write without it, when the "
+    "`Authorization: Bearer <token>` or sign-in cookie (a launch token also stops 24 hours "
+    "after its session started); in the `open` mode a write without the token, when the "
     "server has LANG_PORTAL_API_TOKEN set. Comes with `WWW-Authenticate`.",
     403: "The caller may not do this: a teacher-only operation asked by a learner, "
-    "`?learner_id=` naming another learner from a learner, or on a write from anyone.",
+    "`?learner_id=` naming another learner from a learner, or on a write from anyone, or "
+    "a launch token used beyond its session.",
     404: "The resource named in the URL does not exist (ids are integers from 1 to "
     "9223372036854775807; anything else is a 404 too).",
     409: "A request with the same Idempotency-Key is still being processed; retry shortly.",
@@ -120,7 +122,7 @@ def error_statuses(route: Route, accounts: bool) -> list[int]:
     """
     statuses = set(route.errors) | set(GENERIC_ERRORS)
     if accounts:
-        statuses.add(401)
+        statuses |= {401, 403}  # no identity; a launch token beyond its session
     if route.scoped or route.teacher_only:
         statuses |= {400, 403}  # ?learner_id= that is no id, or not the caller's to name
     if route.scoped and not route.write:

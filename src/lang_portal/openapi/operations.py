@@ -8,12 +8,21 @@ from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
+from lang_portal import identity
 from lang_portal.api.routing import LearnerQuery, Route
 from lang_portal.openapi.error_responses import error_statuses, response_name
 from lang_portal.openapi.paths import openapi_path, path_parameters, query_parameters
 from lang_portal.openapi.schemas import Schemas, media_example
 
 ALIASES_TAG = "aliases"
+
+
+# What a launch token may do on the operations that admit one (Route.launch).
+_LAUNCH_NOTES = {
+    identity.LAUNCH_VOCABULARY: "A launch token may call this.",
+    identity.LAUNCH_GROUP: "A launch token may call this for its session's group only.",
+    identity.LAUNCH_SESSION: "A launch token may call this for its own session only.",
+}
 
 
 def _docstring(route: Route) -> tuple[str, str]:
@@ -121,11 +130,15 @@ def operation(
     document["responses"] = responses
 
     if accounts:
-        document["security"] = [{"bearerAuth": []}]
+        document["security"] = [{"bearerAuth": []}, {"cookieAuth": []}]
     elif route.write:
         document["security"] = [{}, {"bearerAuth": []}]
     if route.teacher_only:
         document["description"] = (description + " Teachers only.").strip()
+    if route.launch is not None:
+        document["description"] = (
+            document.get("description", description) + f" {_LAUNCH_NOTES[route.launch]}"
+        ).strip()
     return document
 
 

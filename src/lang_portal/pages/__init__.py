@@ -6,11 +6,18 @@ collides with ``/api`` or with the legacy JSON paths (``/words``, ``/groups``,
 ``/dashboard/...``, ``/study_sessions``).
 
 Pages read through the same query functions as the JSON API (``lang_portal.queries``)
-and write only by calling the API from the browser, so there is one write path with
-its validation, idempotency, token check and rate limits. Because the browser has no
-API token, the built-in pages are for the open, single-user default: with
-``LANG_PORTAL_API_TOKEN`` set they still show everything, but starting a session,
-saving reviews and resetting the history answer with a message that explains the 401.
+and write study history only by calling the API from the browser, so there is one
+write path with its validation, idempotency, identity check and rate limits. In the
+open, single-user default the browser has no API token: with ``LANG_PORTAL_API_TOKEN``
+set the pages still show everything, but starting a session, saving reviews and
+resetting the history answer with a message that explains the 401.
+
+In the ``accounts`` mode every page but the sign-in page needs a sign-in
+(lang_portal.sign_in); without one it redirects there. The pages' API calls then go
+with the sign-in cookie and the page's CSRF token. The account forms (sign-in,
+sign-out, passwords, the teacher's class view) post to the pages themselves, each with
+the CSRF token, because they set the cookie or handle secrets that no API answer should
+carry.
 
 Errors under these paths are HTML pages written in words, never problem+json.
 """
@@ -23,13 +30,14 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Flask, current_app, g, render_template, request, url_for
+from flask import Blueprint, Flask, current_app, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from lang_portal import db, identity
+from lang_portal import db, identity, sign_in
 
 log = logging.getLogger("lang_portal.pages")
 
@@ -50,6 +58,7 @@ _FAILED = (
 # What a learner reads for each error status, instead of the status phrase.
 _ERROR_TITLES = {
     400: "That request doesn't look right",
+    403: "That page is for teachers",
     404: "We couldn't find that page",
     405: "That action isn't possible here",
     500: "Something went wrong on our side",
@@ -63,7 +72,13 @@ def init_app(app: Flask) -> None:
     Call after the API is registered: the pages use its ``<id:...>`` URL converter.
     """
     from lang_portal.api.routing import IdConverter
-    from lang_portal.pages import activities, review, views  # noqa: F401 (they declare the routes)
+    from lang_portal.pages import (  # noqa: F401 (they declare the routes)
+        account,
+        activities,
+        class_view,
+        review,
+        views,
+    )
 
     app.url_map.converters.setdefault("id", IdConverter)
     app.register_blueprint(blueprint)
@@ -124,37 +139,56 @@ def url_with(**changes: Any) -> str:
 def page_context() -> dict[str, Any]:
     """Values every page template may use."""
     return {
-        "writes_need_token": bool(current_app.config.get("API_TOKEN")),
+        "writes_need_token": bool(current_app.config.get("API_TOKEN"))
+        and not identity.accounts_mode(),
         "request_id": g.get("request_id"),
+        "signed_in": g.get("signed_in"),
     }
 
 
-_ACCOUNTS_MODE_EXPLAINED = (
-    "This lang-portal keeps one study history per learner (LANG_PORTAL_AUTH=accounts), and "
-    "its pages cannot sign you in yet. Study activities and other programs use the API with "
-    "a learner's token, sent as Authorization: Bearer <token>. Ask your teacher for yours "
-    "(they create it with `lang-portal learners add` or `lang-portal learners token`); the "
-    "API is described at /api/docs."
+# A global, not a context value: macros imported from _macros.html see globals only.
+blueprint.add_app_template_global(identity.accounts_mode, "accounts_mode")
+
+
+# Pages that need no sign-in: the sign-in page itself.
+_OPEN_ENDPOINTS = frozenset({"pages.sign_in_page", "pages.sign_in_submit"})
+# Pages a learner with a teacher's temporary password may still reach.
+_TEMPORARY_PASSWORD_ENDPOINTS = frozenset(
+    {"pages.settings_page", "pages.change_password", "pages.sign_out"}
 )
 
 
 @blueprint.before_request
-def pages_need_the_open_mode() -> ResponseReturnValue | None:
-    """In the accounts mode, every page explains that the API needs a token, and shows no
-    one's history: the pages have no sign-in yet."""
+def pages_need_a_sign_in() -> ResponseReturnValue | None:
+    """In the accounts mode: every form carries the CSRF token (400 without it), and every
+    page but the sign-in page needs a sign-in (a redirect to it, then back here). A
+    learner with a temporary password is sent to Settings to choose their own first."""
     if not identity.accounts_mode():
         return None
-    title = "Sign in with a token"
-    body = render_template("error.html", status=401, title=title, message=_ACCOUNTS_MODE_EXPLAINED)
-    return body, 401, identity.CHALLENGE
+    if request.method == "POST":
+        sign_in.protect()
+    if request.endpoint in _OPEN_ENDPOINTS:
+        return None
+    learner = sign_in.signed_in_learner()
+    if learner is None:
+        return redirect(url_for("pages.sign_in_page", next=request.full_path.rstrip("?")))
+    g.signed_in = learner
+    g.identity = identity.Identity(learner["id"], learner["role"])
+    if learner["password_is_temporary"] and request.endpoint not in _TEMPORARY_PASSWORD_ENDPOINTS:
+        return redirect(url_for("pages.settings_page", _anchor="password"))
+    return None
 
 
 @blueprint.after_request
 def page_headers(response: Response) -> Response:
-    """A strict Content-Security-Policy and referrer policy on every HTML answer."""
+    """A strict Content-Security-Policy and referrer policy on every HTML answer; in the
+    accounts mode, no page is kept by any cache (the back button after signing out must
+    ask the server again, which sends the browser to the sign-in page)."""
     if response.mimetype == "text/html":
         response.headers["Content-Security-Policy"] = PAGE_CSP
         response.headers["Referrer-Policy"] = "same-origin"
+        if identity.accounts_mode():
+            response.headers["Cache-Control"] = "no-store"
     return response
 
 
@@ -165,6 +199,16 @@ def error_page(
     title = _ERROR_TITLES.get(status, HTTPStatus(status).phrase)
     body = render_template("error.html", status=status, title=title, message=message)
     return body, status, headers or {}
+
+
+@blueprint.errorhandler(CSRFError)
+def form_without_its_token(error: CSRFError) -> ResponseReturnValue:
+    """A form posted without its CSRF token, with an old one, or from another site."""
+    return error_page(
+        400,
+        "This form could not be accepted: it came from another site, or from a page "
+        "opened before you last signed in. Reload the page and try again.",
+    )
 
 
 @blueprint.errorhandler(HTTPException)

@@ -11,9 +11,10 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any, TypeVar
 
-from flask import abort, redirect, render_template, request, url_for
+from flask import abort, current_app, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import Connection
+from werkzeug.exceptions import HTTPException
 
 from lang_portal import db, links, queries
 from lang_portal.api.pagination import Pager
@@ -83,18 +84,26 @@ def _list_page(
 def dashboard_page() -> ResponseReturnValue:
     """The dashboard: the learner's figures, what is due, the last session, reviews per
     day and the cards due per day ahead."""
+    return dashboard(current_learner_id())
+
+
+def dashboard(learner_id: int, learner: dict[str, Any] | None = None, **shown: Any) -> str:
+    """A learner's dashboard: their own, or, with ``learner`` (their profile), one a
+    teacher reads in the class view, without any button that would act as them, and
+    with the teacher's tools for them (``shown``: what the last tool did)."""
     now = queries.dashboard.utc_now()
-    learner_id = current_learner_id()
     with db.reading() as connection:
         stats = queries.dashboard.stats(connection, learner_id)
         figures = queries.cards.figures(connection, learner_id, now)
         recent = queries.dashboard.recent_session(connection, learner_id)
         days = queries.progress.reviews_per_day(connection, learner_id, now.date(), CHART_DAYS)
         ahead = queries.cards.forecast(connection, learner_id, now, FORECAST_DAYS)
-    remember_due_now(figures["due_now"])
+    if learner is None:  # the navigation's due count is the viewer's own
+        remember_due_now(figures["due_now"])
     return render_template(
         "dashboard.html",
-        active="dashboard",
+        active="dashboard" if learner is None else "class",
+        learner=learner,
         stats=stats,
         figures=figures,
         recent=recent,
@@ -102,6 +111,7 @@ def dashboard_page() -> ResponseReturnValue:
         first_day=days[0]["day"],
         last_day=days[-1]["day"],
         forecast=forecast_chart(ahead),
+        **shown,
     )
 
 
@@ -282,20 +292,41 @@ def session_page(study_session_id: int) -> ResponseReturnValue:
 
 @blueprint.get("/portal/settings")
 def settings_page() -> ResponseReturnValue:
-    """Settings: how much study history there is, and a confirmed reset of it."""
+    """Settings: how much study history there is, and a confirmed reset of it; in the
+    accounts mode, the learner's password too."""
+    return settings()
+
+
+def settings(
+    refusal: str | None = None, status: int = 200, headers: dict[str, str] | None = None
+) -> ResponseReturnValue:
+    """The Settings page, with what went wrong with a password change, if anything."""
     with db.reading() as connection:
         totals = queries.progress.history_totals(connection, current_learner_id())
-    return render_template(
+    page = render_template(
         "settings.html",
         active="settings",
         totals=totals,
         public_url=links.base_url(),
         # Said only while it is true: a shared ?reset=done link cannot claim a reset.
         reset_done=request.args.get("reset") == "done" and totals["sessions"] == 0,
+        refusal=refusal,
+        password_changed=request.args.get("done") == "password",
     )
+    return page, status, headers or {}
 
 
-@blueprint.route("/portal/<path:unknown>")
+@blueprint.route("/portal/<path:unknown>", methods=["GET", "POST"])
 def unknown_page(unknown: str) -> ResponseReturnValue:
-    """Any other path under /portal: the friendly 404 page, not the API's JSON one."""
+    """Any other path under /portal, read or posted to (a form's URL with a bad id): the
+    friendly 404 page, not the API's JSON one; a 405 page for the address of a form
+    that was read, or of a page that was posted to."""
+    other_method = "POST" if request.method == "GET" else "GET"
+    adapter = current_app.url_map.bind_to_environ(request.environ)
+    try:
+        endpoint, _ = adapter.match(method=other_method)
+    except HTTPException:
+        endpoint = request.endpoint
+    if endpoint != request.endpoint:
+        abort(405)
     abort(404, "There is no page at this address.")

@@ -63,6 +63,15 @@ class NameTaken(Exception):
         self.name = name
 
 
+class TitleTaken(Exception):
+    """A study activity already has this title (compared exactly, case included, as the
+    unique index compares it)."""
+
+    def __init__(self, title: str) -> None:
+        super().__init__(f"a study activity titled {title!r} already exists")
+        self.title = title
+
+
 class ReviewTimeOutOfRange(Exception):
     """A review's ``reviewed_at`` is before its session started, or too far ahead of now.
 

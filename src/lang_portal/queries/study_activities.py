@@ -6,7 +6,8 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, select
 
-from lang_portal import schema
+from lang_portal import db, schema
+from lang_portal.queries.problems import TitleTaken
 
 
 def _absolute(url: str, public_url: str) -> str:
@@ -38,6 +39,25 @@ def get(connection: Connection, study_activity_id: int, public_url: str) -> dict
         select(schema.study_activities).where(schema.study_activities.c.id == study_activity_id)
     ).one_or_none()
     return _shape(row, public_url) if row else None
+
+
+def add(
+    connection: Connection, title: str, description: str, launch_url: str, preview_url: str
+) -> int:
+    """Register a study activity; returns its id. Raises TitleTaken.
+
+    The URLs are stored as given: absolute ones are shown unchanged (see ``_absolute``).
+    """
+    # The unique name decides, also between two requests racing for one title.
+    study_activity_id = connection.execute(
+        db.upsert(connection, schema.study_activities, ["name"])
+        .values(name=title, description=description, url=launch_url, preview_url=preview_url)
+        .on_conflict_do_nothing(index_elements=["name"])
+        .returning(schema.study_activities.c.id)
+    ).scalar_one_or_none()
+    if study_activity_id is None:
+        raise TitleTaken(title)
+    return study_activity_id
 
 
 def sessions_count(connection: Connection, learner_id: int, study_activity_id: int) -> int | None:

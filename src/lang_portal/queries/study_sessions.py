@@ -303,6 +303,20 @@ def get(connection: Connection, learner_id: int, study_session_id: int) -> dict[
     return dict(row._mapping) if row else None
 
 
+def launch_of(
+    connection: Connection, learner_id: int, study_session_id: int
+) -> dict[str, Any] | None:
+    """``{group_id, created_at}`` of one of the learner's sessions (what a launch token
+    needs), or None (also when the session is another learner's)."""
+    sessions = schema.study_sessions
+    row = connection.execute(
+        select(sessions.c.group_id, sessions.c.created_at).where(
+            *_of_learner(learner_id, sessions.c.id == study_session_id)
+        )
+    ).one_or_none()
+    return dict(row._mapping) if row else None
+
+
 def reviewed_words(
     connection: Connection, learner_id: int, study_session_id: int, offset: int, limit: int
 ) -> tuple[list[dict[str, Any]], int]:

@@ -6,6 +6,10 @@
  * instead of doing the work twice. LangPortal.getJson() retries reads. Failures are
  * thrown as ApiProblem errors whose message is a sentence for the learner, never the
  * raw JSON body.
+ *
+ * Signed in to the portal (the accounts mode), a page carries its CSRF token in
+ * <meta name="csrf-token">; every write sends it as X-CSRFToken, since the sign-in
+ * cookie goes with the request and the server refuses a cookie write without it.
  */
 "use strict";
 
@@ -42,6 +46,12 @@
     return Math.min(250 * 2 ** attempt, MAX_DELAY_MS);
   }
 
+  /** The page's CSRF token, when the page was served to someone signed in. */
+  function csrfToken() {
+    const meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.content : null;
+  }
+
   async function readJson(response) {
     try {
       return await response.json();
@@ -58,6 +68,9 @@
       case 0:
         return "The server could not be reached. Check that lang-portal is running and try again.";
       case 401:
+        if (csrfToken()) {
+          return "You are no longer signed in (you signed out, or the sign-in ran out). Sign in again and retry.";
+        }
         return (
           "This server requires an API token for changes (LANG_PORTAL_API_TOKEN is set), " +
           "and the built-in pages do not have it. They are meant for the open, single-user " +
@@ -86,6 +99,8 @@
     // that no other site's form or beacon can write (a JSON write needs a preflight).
     if (method !== "GET") headers["Content-Type"] = "application/json";
     if (options.idempotencyKey) headers["Idempotency-Key"] = options.idempotencyKey;
+    const csrf = csrfToken();
+    if (method !== "GET" && csrf) headers["X-CSRFToken"] = csrf;
     const payload = body === undefined ? undefined : JSON.stringify(body);
     let problem = null;
     for (let attempt = 0; attempt < attempts; attempt += 1) {

@@ -2,6 +2,10 @@
  * The portal pages' behaviour: launching a study activity and resetting the history.
  * Both write through the JSON API (POST /api/study-sessions, POST
  * /api/study-sessions/reset), so the pages have no write path of their own.
+ *
+ * Signed in (the accounts mode), an activity served from another origin cannot use the
+ * portal's cookie: the launch asks for a launch token for the new session and hands it
+ * over in the URL's fragment (#token=...), which no server log or Referer header sees.
  */
 "use strict";
 
@@ -37,6 +41,13 @@
         const target = new URL(form.dataset.launchUrl, window.location.href);
         target.searchParams.set("group_id", String(body.group_id));
         target.searchParams.set("session_id", String(created.id));
+        if (form.dataset.launchToken === "yes" && target.origin !== window.location.origin) {
+          // Making the token changes nothing, so asking again after a lost answer is safe.
+          const launch = await api.postJson(`/api/study-sessions/${created.id}/launch-token`, undefined, {
+            safeToRetry: true,
+          });
+          target.hash = `token=${encodeURIComponent(launch.token)}`;
+        }
         showStatus(status, "Opening the activity…");
         window.location.assign(target.href);
       } catch (problem) {
