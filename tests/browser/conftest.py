@@ -147,7 +147,11 @@ def page_errors() -> BrowserErrors:
 
 
 def _open_page(
-    browser: Browser, request: pytest.FixtureRequest, errors: BrowserErrors, viewport: dict
+    browser: Browser,
+    request: pytest.FixtureRequest,
+    errors: BrowserErrors,
+    viewport: dict,
+    screenshot_suffix: str = "",
 ) -> Iterator[Page]:
     context = browser.new_context(viewport=viewport)
     context.set_default_timeout(10_000)
@@ -180,7 +184,7 @@ def _open_page(
     if report is not None and report.failed:
         ARTIFACTS.mkdir(exist_ok=True)
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid)
-        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+        page.screenshot(path=str(ARTIFACTS / f"{name}{screenshot_suffix}.png"), full_page=True)
     context.close()
 
 
@@ -190,6 +194,15 @@ def page(
 ) -> Iterator[Page]:
     """A fresh desktop-sized tab; screenshotted into test-artifacts/ if the test fails."""
     yield from _open_page(browser, request, page_errors, DESKTOP)
+
+
+@pytest.fixture
+def second_page(
+    browser: Browser, request: pytest.FixtureRequest, page_errors: BrowserErrors
+) -> Iterator[Page]:
+    """A desktop tab in a browser context of its own (its own cookies), for a second
+    person in the same test; its failure screenshot ends in ``-second``."""
+    yield from _open_page(browser, request, page_errors, DESKTOP, "-second")
 
 
 @pytest.fixture
