@@ -37,6 +37,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    func,
 )
 
 metadata = MetaData(
@@ -194,6 +195,18 @@ study_sessions = Table(
     # opened before the reset must not post into a new, unrelated session (SQLite
     # otherwise reuses max(id) + 1; PostgreSQL sequences never go back).
     sqlite_autoincrement=True,
+)
+
+# When a session ended: with its last review, or, while it has none, when it started.
+SESSION_END_TIME = func.coalesce(study_sessions.c.last_review_at, study_sessions.c.created_at)
+# A group's sessions sorted by when they ended (the frontend's "end time") walk this
+# index, instead of sorting every session of the learner's group (151 ms at 1M).
+Index(
+    "ix_study_sessions_learner_id_group_id_end_time",
+    study_sessions.c.learner_id,
+    study_sessions.c.group_id,
+    SESSION_END_TIME,
+    study_sessions.c.id,
 )
 
 # The review log, the source of truth of every card (lang_portal.scheduling): a card

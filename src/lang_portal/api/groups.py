@@ -161,5 +161,7 @@ def list_group_study_sessions(
     """List a page of the learner's study sessions of a group, newest first unless sorted
     otherwise."""
     total = found(queries.groups.sessions_count(connection, learner_id, group_id), "group")
-    page = queries.study_sessions.group_page(connection, learner_id, group_id, **query.window())
+    page = queries.study_sessions.group_page(
+        connection, learner_id, group_id, **query.window(), total=total
+    )
     return legacy_page("study_sessions", page, total, query)

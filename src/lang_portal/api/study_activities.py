@@ -102,7 +102,7 @@ def list_study_activity_sessions(
         "study activity",
     )
     items = queries.study_sessions.activity_page(
-        connection, learner_id, study_activity_id, query.offset, query.per_page
+        connection, learner_id, study_activity_id, query.offset, query.per_page, total
     )
     return page_body(items, total, query)
 

@@ -202,8 +202,9 @@ def list_study_sessions(
     connection: Connection, learner_id: int, query: PageQuery
 ) -> dict[str, Any]:
     """List the learner's study sessions, newest first."""
-    items = queries.study_sessions.page(connection, learner_id, query.offset, query.per_page)
-    return page_body(items, queries.study_sessions.count(connection, learner_id), query)
+    total = queries.study_sessions.count(connection, learner_id)
+    items = queries.study_sessions.page(connection, learner_id, query.offset, query.per_page, total)
+    return page_body(items, total, query)
 
 
 @routes.get(

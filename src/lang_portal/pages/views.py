@@ -201,6 +201,7 @@ def group_sessions_page(group_id: int) -> ResponseReturnValue:
             True,
             pager.offset,
             pager.per_page,
+            pager.total,
         )
     return render_template(
         "group_sessions.html", active="groups", group=group, sessions=items, pager=pager
@@ -234,7 +235,12 @@ def study_activity_page(study_activity_id: int) -> ResponseReturnValue:
             ),
         )
         items = queries.study_sessions.activity_page(
-            connection, current_learner_id(), study_activity_id, pager.offset, pager.per_page
+            connection,
+            current_learner_id(),
+            study_activity_id,
+            pager.offset,
+            pager.per_page,
+            pager.total,
         )
     chosen = request.args.get("group_id", "")
     return render_template(
@@ -259,7 +265,7 @@ def sessions_page() -> ResponseReturnValue:
             queries.progress.sessions_count(connection, current_learner_id()),
         )
         items = queries.study_sessions.page(
-            connection, current_learner_id(), pager.offset, pager.per_page
+            connection, current_learner_id(), pager.offset, pager.per_page, pager.total
         )
     return render_template("sessions.html", active="sessions", sessions=items, pager=pager)
 

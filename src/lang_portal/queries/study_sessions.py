@@ -33,8 +33,10 @@ from lang_portal import db, schema
 from lang_portal.queries import progress, sorting
 from lang_portal.queries.problems import UnknownGroup, UnknownStudyActivity
 
-# A session ends with its last review; one with no reviews yet ends when it started.
-END_TIME = func.coalesce(schema.study_sessions.c.last_review_at, schema.study_sessions.c.created_at)
+# Session lists are newest first unless sorted otherwise: by start time, descending.
+_STARTED = schema.study_sessions.c.created_at
+NEWEST_FIRST = sorting.ordering(_STARTED, schema.study_sessions.c.id, descending=True)
+END_TIME = schema.SESSION_END_TIME
 SESSION_COLUMNS = (
     schema.study_sessions.c.id,
     schema.study_sessions.c.group_id,
@@ -47,7 +49,6 @@ SESSION_COLUMNS = (
     schema.study_sessions.c.correct_count,
     schema.study_sessions.c.wrong_count,
 )
-NEWEST_FIRST = (schema.study_sessions.c.created_at.desc(), schema.study_sessions.c.id.desc())
 
 # The whitelist of sort keys for a group's sessions, in the snake_case and camelCase
 # spellings the lang-portal frontend sends -> the column each means.
@@ -218,26 +219,39 @@ def count(connection: Connection, learner_id: int) -> int:
 
 def _page_of_sessions(
     where: tuple[ColumnElement[bool], ...],
-    ordering: tuple[Any, ...],
+    column: ColumnElement[Any],
+    descending: bool,
     offset: int,
     limit: int,
+    total: int | None,
     joined: bool = False,
 ) -> Select[Any]:
-    """The sessions on one page, found in two steps: first their ids, then their rows.
+    """The sessions on one page, sorted by ``column`` then id, found in two steps: first
+    their ids, then their rows.
 
     OFFSET has to step over every row before the page. Stepping over entries of an
     index that holds the sort key and the id is cheap; stepping over joined rows is
     not: page 10,000 of the session list took 55 ms at 1M sessions, and 2.5 ms like
     this (docs/performance.md). ``joined`` keeps the joins in the first step, for
     sort keys that live in another table.
+
+    Given the list's ``total``, a page nearer the end than the start is found walking
+    from the end (the reverse order, stepping over the rows after it), so the last page
+    costs what the first does. The second step sorts the page's rows either way.
     """
     ids = (
         select_sessions().with_only_columns(schema.study_sessions.c.id)
         if joined
         else select(schema.study_sessions.c.id)
     )
-    ids = ids.where(*where).order_by(*ordering).offset(offset).limit(limit)
-    return select_sessions().where(schema.study_sessions.c.id.in_(ids)).order_by(*ordering)
+    forward = sorting.ordering(column, schema.study_sessions.c.id, descending)
+    walk, skip, take = forward, offset, limit
+    remaining = None if total is None else total - offset  # from the page's first row on
+    if remaining is not None and remaining > 0 and max(remaining - limit, 0) < offset:
+        walk = sorting.ordering(column, schema.study_sessions.c.id, not descending)
+        skip, take = max(remaining - limit, 0), min(limit, remaining)
+    ids = ids.where(*where).order_by(*walk).offset(skip).limit(take)
+    return select_sessions().where(schema.study_sessions.c.id.in_(ids)).order_by(*forward)
 
 
 def _of_learner(learner_id: int, *where: ColumnElement[bool]) -> tuple[ColumnElement[bool], ...]:
@@ -245,12 +259,13 @@ def _of_learner(learner_id: int, *where: ColumnElement[bool]) -> tuple[ColumnEle
     return (schema.study_sessions.c.learner_id == learner_id, *where)
 
 
-def page(connection: Connection, learner_id: int, offset: int, limit: int) -> list[dict[str, Any]]:
-    """A page of the learner's sessions, newest first."""
-    rows = connection.execute(
-        _page_of_sessions(_of_learner(learner_id), NEWEST_FIRST, offset, limit)
-    )
-    return [dict(row._mapping) for row in rows]
+def page(
+    connection: Connection, learner_id: int, offset: int, limit: int, total: int | None = None
+) -> list[dict[str, Any]]:
+    """A page of the learner's sessions, newest first. ``total``, the learner's number of
+    sessions if the caller knows it, lets a deep page be found from the nearer end."""
+    statement = _page_of_sessions(_of_learner(learner_id), _STARTED, True, offset, limit, total)
+    return [dict(row._mapping) for row in connection.execute(statement)]
 
 
 def group_page(
@@ -261,35 +276,42 @@ def group_page(
     descending: bool,
     offset: int,
     limit: int,
+    total: int | None = None,
 ) -> list[dict[str, Any]]:
     """A page of the learner's sessions of one group, sorted by a whitelisted key and then
     by id.
 
     Items carry ``study_activity_id`` as well as ``activity_id``. The total is the
-    learner's ``group_progress.sessions_count``. Sorting by start time walks the
-    (learner_id, group_id, created_at) index; the other keys sort those sessions.
+    learner's ``group_progress.sessions_count`` (given, a deep page is found from the
+    nearer end). Sorting by start time walks the (learner_id, group_id, created_at)
+    index; the other keys sort those sessions.
     """
     column = GROUP_SORT_COLUMNS[sort_by]
-    ordering = sorting.ordering(column, schema.study_sessions.c.id, descending)
     # Names of groups and activities are sorted on the joined rows.
     joined = getattr(column, "table", schema.study_sessions) is not schema.study_sessions
     where = _of_learner(learner_id, schema.study_sessions.c.group_id == group_id)
-    statement = _page_of_sessions(where, ordering, offset, limit, joined)
+    statement = _page_of_sessions(where, column, descending, offset, limit, total, joined)
     rows = connection.execute(statement)
     return [{**row._mapping, "study_activity_id": row.activity_id} for row in rows]
 
 
 def activity_page(
-    connection: Connection, learner_id: int, study_activity_id: int, offset: int, limit: int
+    connection: Connection,
+    learner_id: int,
+    study_activity_id: int,
+    offset: int,
+    limit: int,
+    total: int | None = None,
 ) -> list[dict[str, Any]]:
     """A page of the learner's sessions started with one activity, newest first.
 
     Walks the (learner_id, study_activity_id, created_at) index; the total is the
-    learner's ``activity_progress.sessions_count``.
+    learner's ``activity_progress.sessions_count`` (given, a deep page is found from
+    the nearer end).
     """
     where = _of_learner(learner_id, schema.study_sessions.c.study_activity_id == study_activity_id)
-    rows = connection.execute(_page_of_sessions(where, NEWEST_FIRST, offset, limit))
-    return [dict(row._mapping) for row in rows]
+    statement = _page_of_sessions(where, _STARTED, True, offset, limit, total)
+    return [dict(row._mapping) for row in connection.execute(statement)]
 
 
 def get(connection: Connection, learner_id: int, study_session_id: int) -> dict[str, Any] | None:
