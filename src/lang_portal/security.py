@@ -153,7 +153,8 @@ class SignInFailures:
 
     @staticmethod
     def _keys(name_key: str) -> tuple[str, str]:
-        return f"sign-in-name:{name_key}", f"sign-in-address:{write_limit_key()}"
+        # The client's address, behind LANG_PORTAL_TRUSTED_PROXIES the one ProxyFix found.
+        return f"sign-in-name:{name_key}", f"sign-in-address:{get_remote_address()}"
 
     def _call(self, method: str, key: str) -> Any:
         try:

@@ -14,6 +14,8 @@ open mode, checked here, they are 404 pages that change nothing.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.conftest import make_app
@@ -53,20 +55,24 @@ def restricted_client(database_url):
     app.extensions["lang_portal.engine"].dispose()
 
 
+def cross_site_post(client: Any, path: str, shape: str) -> Any:
+    """POST to ``path`` as another site's form, no-cors fetch or beacon of this shape."""
+    content_type, data = SIMPLE_REQUESTS[shape]
+    headers = {"Origin": "https://evil.example"}
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    return client.post(path, data=data, headers=headers)
+
+
 @sqlite_only
 @pytest.mark.parametrize("rule", WRITE_ENDPOINTS, ids=str)
 @pytest.mark.parametrize("shape", SIMPLE_REQUESTS)
 def test_a_write_a_browser_sends_without_preflight_is_415(
     restricted_client, engine, study_session_id, rule, shape
 ):
-    content_type, data = SIMPLE_REQUESTS[shape]
-    headers = {"Origin": "https://evil.example"}
-    if content_type is not None:
-        headers["Content-Type"] = content_type
     before = table_totals(engine)
-    response = restricted_client.post(
-        rule.path(study_session_id=study_session_id), data=data, headers=headers
-    )
+    path = rule.path(study_session_id=study_session_id)
+    response = cross_site_post(restricted_client, path, shape)
     assert_problem(response, 415)
     assert "Access-Control-Allow-Origin" not in response.headers
     assert table_totals(engine) == before
@@ -78,12 +84,8 @@ def test_a_write_a_browser_sends_without_preflight_is_415(
 def test_the_portal_forms_are_not_there_in_the_open_mode(
     restricted_client, engine, study_session_id, rule, shape
 ):
-    content_type, data = SIMPLE_REQUESTS[shape]
-    headers = {"Origin": "https://evil.example"}
-    if content_type is not None:
-        headers["Content-Type"] = content_type
     before = table_totals(engine)
-    response = restricted_client.post(rule.path(learner_id=1), data=data, headers=headers)
+    response = cross_site_post(restricted_client, rule.path(learner_id=1), shape)
     assert response.status_code == 404
     assert response.mimetype == "text/html"
     assert table_totals(engine) == before
