@@ -5,7 +5,7 @@
     python bench/run.py --baseline-ref 38acdf5 --large 0 --rss-requests 0   # writes: then vs now
     python bench/run.py --json results.json  # also write every number as JSON
 
-It measures, in one run and against the targets of issues 7, 15 and 16:
+It measures, in one run and against the targets of issues 7, 15, 16 and 18:
 
 1. POST /api/study-sessions throughput as a share of the floor: bench/floor_app.py, a
    bare Flask app that parses the same JSON and answers 201 without a database, under
@@ -17,6 +17,11 @@ It measures, in one run and against the targets of issues 7, 15 and 16:
    the code of that commit (``git archive REF src``) is served as well, on its own
    fresh database, and each round runs the floor, the baseline and ours in a rotating
    order: the per-round ratios to the floor of both, and the median of ours/baseline.
+   With ``--raw-floor`` (the default) bench/raw_floor.py, lang-portal's create
+   statements run with the stdlib sqlite3 and nothing around them, is a contender in
+   the same rounds, with its own share of the floor (issue 18).
+   With ``--postgres-workers 2,4`` the same on PostgreSQL: lang-portal served with each
+   number of workers on a fresh database, beside the floor, in rotating rounds.
 2. p50/p99 latency of every read route of the API (taken from the route registry, so
    new routes are measured without editing this file), one request at a time, as one
    learner: on a database with ``--small`` sessions and one with ``--large`` sessions,
@@ -27,7 +32,10 @@ It measures, in one run and against the targets of issues 7, 15 and 16:
    open mode by the default learner, a teacher, with ``?learner_id=`` on every
    learner-scoped route; session ids in URLs are that learner's.
 3. The session lists once more on two single-learner databases of ``--small`` and
-   ``--large`` sessions (``--depth``): how one learner's history depth shows.
+   ``--large`` sessions (``--depth``): how one learner's history depth shows. And with
+   ``--deep-pages`` the first, middle and last page of every paginated list
+   (DEEP_LISTS) on the single-learner ``--large`` one, the learner list on a database
+   of ``--deep-learners`` learners (issue 18).
 4. p50 of POST /api/study-sessions/<id>/review with 50 reviews.
 5. The RSS of each worker before and after ``--rss-requests`` mixed requests.
 6. Spaced repetition (issue 16), on the same two databases as the reads: the due queue
@@ -106,6 +114,25 @@ EXTRA_READS = (
     "/api/study-sessions?page=1000",
     "/api/study-sessions?page=100",
 )
+
+# The paginated lists whose pages get deeper with one learner's history (issue 18), each
+# measured at its first, middle and last page, on the single-learner database of
+# --large sessions; ids in them are that learner's busiest group and activity. Lists in
+# LEARNER_LISTS page over learners instead, and are measured on a database with
+# --deep-learners learners (DEEP_LEARNER_SESSIONS sessions each).
+DEEP_LISTS = (
+    "/api/study-sessions",
+    "/api/groups/{group_id}/study-sessions",
+    "/api/groups/{group_id}/study-sessions?sort_by=end_time&order=desc",
+    "/api/study-activities/{study_activity_id}/sessions",
+    "/api/words",
+    "/api/words?sort_by=correct_count&order=desc",
+    "/api/groups/{group_id}/words",
+    "/api/learners",
+)
+LEARNER_LISTS = ("/api/learners",)
+DEEP_LEARNER_SESSIONS = 10
+POSTGRES_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 LUA_REPORT = """
 done = function(summary, latency, requests)
@@ -269,6 +296,7 @@ class Server:
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
     ready_path: str = "/api/groups"
+    workers: int = WORKERS
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
@@ -279,7 +307,7 @@ class Server:
     def start(self, timeout: float = 60.0) -> Server:
         """Start and wait until ``ready_path`` answers (any status)."""
         command = [*self.command, "--host", "127.0.0.1", "--port", str(self.port)]
-        command += ["--workers", str(WORKERS)]
+        command += ["--workers", str(self.workers)]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 command,
@@ -294,7 +322,7 @@ class Server:
                 raise click.ClickException(f"{self.name} exited early; see {self.log_path}")
             with contextlib.suppress(requests.RequestException):
                 requests.get(self.url + self.ready_path, timeout=1)
-                if len(self.worker_pids()) == WORKERS:
+                if len(self.worker_pids()) == self.workers:
                     return self
             time.sleep(0.2)
         self.stop()
@@ -346,13 +374,26 @@ def lang_portal_server(
     :func:`baseline_source`), served instead of the installed one, with the same
     interpreter, dependencies and options.
     """
+    return lang_portal_server_at(name, f"sqlite:///{database}", workdir, source)
+
+
+def lang_portal_server_at(
+    name: str,
+    database_url: str,
+    workdir: Path,
+    source: Path | None = None,
+    workers: int = WORKERS,
+) -> Server:
+    """``lang-portal serve --workers WORKERS`` on any database URL, with the benchmark's
+    settings (``source`` as in :func:`lang_portal_server`)."""
     env = {f"LANG_PORTAL_{key}": value for key, value in SERVER_SETTINGS.items()}
-    env["LANG_PORTAL_DATABASE_URL"] = f"sqlite:///{database}"
+    env["LANG_PORTAL_DATABASE_URL"] = database_url
     if source is not None:
         env["PYTHONPATH"] = os.pathsep.join(
             filter(None, (str(source), os.environ.get("PYTHONPATH")))
         )
-    return Server(name, [str(LANG_PORTAL), "serve"], workdir / f"{name}.log", env)
+    command = [str(LANG_PORTAL), "serve"]
+    return Server(name, command, workdir / f"{name}.log", env, workers=workers)
 
 
 def init_database(server: Server) -> None:
@@ -401,6 +442,16 @@ def floor_server(workdir: Path) -> Server:
     """bench/floor_app.py under the same server and options."""
     command = [sys.executable, str(BENCH / "floor_app.py")]
     return Server("floor", command, workdir / "floor.log", ready_path="/")
+
+
+def raw_floor_server(workdir: Path) -> Server:
+    """bench/raw_floor.py under the same server and options, on a fresh database that
+    :func:`init_database` makes (``lang-portal init-db``, from its LANG_PORTAL_DATABASE_URL)."""
+    database = fresh_file(workdir / "writes-raw.db")
+    fresh_file(database.with_name(database.name + "-writer"))
+    command = [sys.executable, str(BENCH / "raw_floor.py"), "--database", str(database)]
+    env = {"LANG_PORTAL_DATABASE_URL": f"sqlite:///{database}"}
+    return Server("raw", command, workdir / "raw.log", env, ready_path="/")
 
 
 class Wrk:
@@ -491,6 +542,8 @@ class Reader:
     session_ids: list[int]
     sessions: int
     learners: int
+    # The learner's busiest group and study activity, by URL argument (busiest_ids).
+    busiest: dict[str, int] = field(default_factory=dict)
 
     def lua_arguments(self) -> tuple[str, str]:
         """The Lua tables of id ranges and id lists for this learner's URLs."""
@@ -523,6 +576,18 @@ def busiest_learner(database: Path) -> tuple[int, list[int]]:
     finally:
         connection.close()
     return learner_id, ids
+
+
+def count_sessions(database: Path, learner_id: int) -> int:
+    """How many sessions the learner has in a benchmark database."""
+    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    try:
+        (count,) = connection.execute(
+            "SELECT count(*) FROM study_sessions WHERE learner_id = ?", (learner_id,)
+        ).fetchone()
+    finally:
+        connection.close()
+    return count
 
 
 def rss_kib(pid: int) -> int:
@@ -573,6 +638,7 @@ def ensure_database(
     reusable = not fresh and path.exists() and marker.exists()
     if reusable and json.loads(marker.read_text()) == wanted:
         click.echo(f"Reusing {path} ({sessions} sessions, {learners} learners)")
+        migrate_database(path)
         return
     for stale in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm"))):
         stale.unlink(missing_ok=True)
@@ -582,6 +648,27 @@ def ensure_database(
     command += ["--seed", str(seed), "--learners", str(learners)]
     subprocess.run(command, check=True)
     marker.write_text(json.dumps(wanted))
+
+
+def migrate_database(path: Path) -> None:
+    """``lang-portal init-db`` on a reused database: the schema of the code measured.
+
+    A database generated before a migration (say, a new index) would otherwise be served
+    without it, and ``lang-portal serve`` does not migrate. Nothing changes when the
+    schema is already the newest.
+    """
+    finished = subprocess.run(
+        [str(LANG_PORTAL), "init-db"],
+        env={**os.environ, "LANG_PORTAL_DATABASE_URL": f"sqlite:///{path}"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if finished.returncode:
+        raise click.ClickException(
+            f"lang-portal init-db on {path} failed (a database migrated by newer code?):\n"
+            + (finished.stderr or finished.stdout)
+        )
 
 
 def commit_rate(directory: Path, seconds: float = 1.0) -> float:
@@ -611,13 +698,16 @@ def commit_rate(directory: Path, seconds: float = 1.0) -> float:
 def balanced_run(
     wrk: Wrk, server: Server, script: str, seconds: float, tries: int = 4
 ) -> dict[str, Any]:
-    """A write run of ``WRITE_CONNECTIONS`` connections that reached every worker.
+    """A write run of ``WRITE_CONNECTIONS`` connections that reached enough workers.
 
     The workers accept from one shared socket, so now and then all of wrk's connections
     land on one worker, and one process then serves the whole load: about two thirds of
-    the rate with both busy, whoever the server is. Such a run is noted and run again,
-    up to ``tries`` times in all; ``connections`` is how the last run was spread.
+    the rate with both busy, whoever the server is. A run counts when its connections
+    reached as many workers as there are CPUs (every worker, with no more workers than
+    CPUs); any other run is noted and run again, up to ``tries`` times in all.
+    ``connections`` is how the last run was spread.
     """
+    wanted = min(server.workers, os.cpu_count() or 1)
     discarded = []
     for _ in range(tries):
         spread: dict[int, int] = {}
@@ -629,7 +719,7 @@ def balanced_run(
         result = wrk.run(server.url, script, seconds, WRITE_CONNECTIONS, 2)
         timer.join()
         result["connections"] = sorted(spread.values())
-        if not spread or min(spread.values()) > 0:
+        if not spread or sum(1 for count in spread.values() if count) >= wanted:
             break
         discarded.append(round(result["rps"]))
     result["discarded_rps"] = discarded
@@ -643,9 +733,10 @@ def measure_writes(
 
     ``contenders`` maps names to servers; one of them is "floor". The order rotates
     each round, so each goes first in turn. Reported per round: requests per second of
-    each, each one's ratio to the floor in that round, and with a "baseline" also
-    "ours" / "baseline" (the ratio of their ratios to the floor, which is the same
-    number). Medians over the rounds.
+    each, each one's ratio to the floor in that round, and with "ours" and a "baseline"
+    also "ours" / "baseline" (the ratio of their ratios to the floor, which is the same
+    number). Medians over the rounds: ``rps`` and ``shares`` (of the floor) by name, and
+    for "ours" also ``ours_rps`` and ``ratio``.
     """
     script = LUA_NEW_SESSION % {"seed": 7}
     names = list(contenders)
@@ -658,8 +749,9 @@ def measure_writes(
             result[name] = balanced_run(wrk, contenders[name], script, seconds)
         floor_rps = result["floor"]["rps"]
         result["ratios"] = {n: result[n]["rps"] / floor_rps for n in names if n != "floor"}
-        result["ratio"] = result["ratios"]["ours"]
-        if "baseline" in result["ratios"]:
+        if "ours" in result["ratios"]:
+            result["ratio"] = result["ratios"]["ours"]
+        if "baseline" in result["ratios"] and "ours" in result["ratios"]:
             result["against_baseline"] = result["ratios"]["ours"] / result["ratios"]["baseline"]
         result["disk_commits"] = commit_rate(workdir)
         rows.append(result)
@@ -685,17 +777,162 @@ def measure_writes(
     summary: dict[str, Any] = {
         "rounds": rows,
         "contenders": names,
-        "ours_rps": statistics.median(r["ours"]["rps"] for r in rows),
+        "rps": {n: statistics.median(r[n]["rps"] for r in rows) for n in names},
+        "shares": {
+            n: statistics.median(r["ratios"][n] for r in rows) for n in names if n != "floor"
+        },
         "floor_rps": statistics.median(r["floor"]["rps"] for r in rows),
-        "ratio": statistics.median(r["ratio"] for r in rows),
         "disk_commits": statistics.median(r["disk_commits"] for r in rows),
         "non2xx": sum(r[n]["non2xx"] for r in rows for n in names),
     }
-    if "baseline" in contenders:
+    if "ours" in contenders:
+        summary["ours_rps"] = summary["rps"]["ours"]
+        summary["ratio"] = summary["shares"]["ours"]
+    if "ours" in contenders and "raw" in contenders:
+        summary["ours_over_raw"] = statistics.median(
+            r["ours"]["rps"] / r["raw"]["rps"] for r in rows
+        )
+    if "baseline" in contenders and "ours" in contenders:
         summary["baseline_rps"] = statistics.median(r["baseline"]["rps"] for r in rows)
         summary["baseline_ratio"] = statistics.median(r["ratios"]["baseline"] for r in rows)
         summary["against_baseline"] = statistics.median(r["against_baseline"] for r in rows)
     return summary
+
+
+def measure_postgres(
+    wrk: Wrk,
+    server_url: str,
+    worker_counts: list[int],
+    rounds: int,
+    seconds: float,
+    workdir: Path,
+) -> dict[str, Any]:
+    """POST /api/study-sessions on PostgreSQL, served with each of ``worker_counts`` workers.
+
+    A fresh database (``lp_bench_<pid>``) on the server of ``server_url`` is made by
+    ``lang-portal init-db`` and dropped afterwards. One server per worker count, all on
+    that database, and the floor (WORKERS workers) are measured in rotating rounds as by
+    :func:`measure_writes`, so each count's share of the floor, and the quotient of each
+    count's rate over the first count's (``against_first``, median of per-round
+    quotients), come from the same rounds.
+    """
+    from sqlalchemy import create_engine, make_url, text
+
+    url = make_url(server_url)
+    name = f"lp_bench_{os.getpid()}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT", pool_size=1)
+    with admin.connect() as connection:
+        version = connection.execute(text("SHOW server_version")).scalar_one()
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    database_url = url.set(database=name).render_as_string(hide_password=False)
+    servers = {"floor": floor_server(workdir)}
+    for count in worker_counts:
+        servers[f"postgres-{count}-workers"] = lang_portal_server_at(
+            f"postgres-{count}-workers", database_url, workdir, workers=count
+        )
+    names = [n for n in servers if n != "floor"]
+    try:
+        init_database(servers[names[0]])
+        for server in servers.values():
+            server.start()
+        measured = measure_writes(wrk, servers, rounds, seconds, workdir)
+    finally:
+        for server in servers.values():
+            server.stop()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    measured["against_first"] = {
+        n: statistics.median(r[n]["rps"] / r[names[0]]["rps"] for r in measured["rounds"])
+        for n in names[1:]
+    }
+    measured |= {"server_version": version, "worker_counts": worker_counts}
+    return measured
+
+
+def busiest_ids(database: Path, learner_id: int) -> dict[str, int]:
+    """The learner's group and study activity with the most sessions (their deepest lists)."""
+    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    try:
+        ids = {}
+        for argument, table, column in (
+            ("group_id", "group_progress", "group_id"),
+            ("study_activity_id", "activity_progress", "study_activity_id"),
+        ):
+            row = connection.execute(
+                f"SELECT {column} FROM {table} WHERE learner_id = ?"  # noqa: S608 (constants)
+                " ORDER BY sessions_count DESC LIMIT 1",
+                (learner_id,),
+            ).fetchone()
+            ids[argument] = row[0] if row else 1
+    finally:
+        connection.close()
+    return ids
+
+
+def deep_reads() -> list[Read]:
+    """DEEP_LISTS as reads, learner-scoped as their routes are."""
+    scoped = {read.pattern: read.scoped for read in read_routes()}
+    return [Read(path, path, scoped.get(path.partition("?")[0], False)) for path in DEEP_LISTS]
+
+
+def measure_deep_pages(
+    wrk: Wrk,
+    readers: dict[str, Reader],
+    reads: list[Read],
+    rounds: int,
+    seconds: float,
+) -> list[dict[str, Any]]:
+    """p50/p99 of the first, middle and last page of each list, one request at a time.
+
+    ``readers`` has "single" (one learner's deep history) and, for LEARNER_LISTS,
+    "learners" (many learners; falls back to "single"). The last page comes from the
+    list's ``total_pages``, read once from its first page (both page shapes have it; the
+    legacy one has no ``total``, and the words' calls it ``total_words``). Each round
+    reads the three pages in turn; medians over ``rounds``.
+    """
+    results = []
+    for read in reads:
+        key = "learners" if read.pattern in LEARNER_LISTS and "learners" in readers else "single"
+        reader = readers[key]
+        base = read.url(reader.learner_id).format_map(reader.busiest)
+        first = requests.get(reader.server.url + base, timeout=60)
+        first.raise_for_status()
+        body = first.json()
+        total, last = body.get("total", body.get("total_words")), max(1, body["total_pages"])
+        pages = {"first": 1, "middle": (last + 1) // 2, "last": last}
+        runs: dict[str, list[dict[str, Any]]] = {where: [] for where in pages}
+        for _ in range(rounds):
+            for where, page in pages.items():
+                url = f"{reader.server.url}{base}{'&' if '?' in base else '?'}page={page}"
+                runs[where].append(wrk.run(url, "", seconds))
+        row: dict[str, Any] = {
+            "list": read.label,
+            "url": base,
+            "database": key,
+            "total": total,
+            "total_pages": last,
+            "pages": {},
+        }
+        for where, measured in runs.items():
+            row["pages"][where] = {
+                "page": pages[where],
+                "p50_ms": statistics.median(r["p50_us"] for r in measured) / 1000,
+                "p99_ms": statistics.median(r["p99_us"] for r in measured) / 1000,
+                "requests": sum(r["requests"] for r in measured),
+                "non2xx": sum(r["non2xx"] for r in measured),
+            }
+        results.append(row)
+        click.echo(
+            f"  {base} ({'' if total is None else f'{total:,} items, '}{last:,} pages): "
+            + ", ".join(
+                f"{where} (page {cell['page']:,}) p50 {cell['p50_ms']:.2f} ms"
+                + (f" ({cell['non2xx']} non-2xx!)" if cell["non2xx"] else "")
+                for where, cell in row["pages"].items()
+            )
+        )
+    return results
 
 
 def measure_batch(wrk: Wrk, ours: Server, seconds: float, sessions: int) -> dict[str, Any]:
@@ -967,7 +1204,14 @@ def summary_table(results: dict[str, Any]) -> list[str]:
     """The summary: one line per target with the measured value and met / NOT MET."""
     lines = ["| what | measured | target | |", "| --- | --- | --- | --- |"]
     writes = results.get("writes")
-    if writes:
+    if writes and "raw" in writes["shares"]:
+        lines.append(
+            f"| POST /api/study-sessions, the raw-sqlite3 reference (bench/raw_floor.py), "
+            f"share of the floor | {writes['shares']['raw']:.2f} ({writes['rps']['raw']:.0f}/s "
+            f"vs {writes['floor_rps']:.0f}/s); ours/raw {writes['ours_over_raw']:.2f} (median of "
+            "per-round quotients) | (a reference) | |"
+        )
+    if writes and "ours" in writes["shares"]:
         lines.append(
             f"| POST /api/study-sessions, share of the floor | {writes['ratio']:.2f} "
             f"({writes['ours_rps']:.0f}/s vs {writes['floor_rps']:.0f}/s; the disk took "
@@ -982,6 +1226,18 @@ def summary_table(results: dict[str, Any]) -> list[str]:
                 f"(baseline/floor {writes['baseline_ratio']:.3f}, ours/floor "
                 f"{writes['ratio']:.3f}) | >= {TARGET_POST_AGAINST_BASELINE} "
                 f"| {verdict(against >= TARGET_POST_AGAINST_BASELINE)} |"
+            )
+    postgres = results.get("postgres")
+    if postgres:
+        names = [n for n in postgres["contenders"] if n != "floor"]
+        for name in names:
+            quotient = postgres.get("against_first", {}).get(name)
+            lines.append(
+                f"| POST /api/study-sessions on PostgreSQL {postgres['server_version']}, "
+                f"{name} | {postgres['rps'][name]:.0f}/s, "
+                f"{postgres['shares'][name]:.2f} of the floor"
+                + (f"; {quotient:.2f}x {names[0]} (median of rounds)" if quotient else "")
+                + " | (measured) | |"
             )
     for name, batch in results.get("batch", {}).items():
         p50 = batch["p50_us"] / 1000
@@ -1001,28 +1257,9 @@ def summary_table(results: dict[str, Any]) -> list[str]:
     readers = results.get("readers", {})
     if results.get("reads"):
         lines += read_rows(results["reads"], readers, "small", "large")
-    if writes and len(writes["rounds"]) > 0:
-        names = writes["contenders"]
-        others = [n for n in names if n != "floor"]
-        lines += ["", "| round | order | " + " | ".join(f"{n}/s" for n in names) + " | "]
-        lines[-1] += " | ".join(f"{n}/floor" for n in others)
-        lines[-1] += (" | ours/baseline" if "baseline" in names else "") + " | disk commits/s |"
-        lines[-1] += " run again |"
-        lines.append("| --- " * (4 + len(names) + len(others) + ("baseline" in names)) + "|")
-        for number, row in enumerate(writes["rounds"], 1):
-            cells = [str(number), ", ".join(row["order"])]
-            cells += [f"{row[n]['rps']:.0f}" for n in names]
-            cells += [f"{row['ratios'][n]:.3f}" for n in others]
-            if "baseline" in names:
-                cells.append(f"{row['against_baseline']:.3f}")
-            cells.append(f"{row['disk_commits']:.0f}")
-            again = [
-                f"{n} ({', '.join(map(str, row[n]['discarded_rps']))}/s)"
-                for n in names
-                if row[n].get("discarded_rps")
-            ]
-            cells.append(", ".join(again) or "-")
-            lines.append("| " + " | ".join(cells) + " |")
+    for measured in (writes, postgres):
+        if measured and measured["rounds"]:
+            lines += ["", *rounds_table(measured)]
     if results.get("reads"):
         lines += ["", "Reads as " + describe_reader(readers["small"])]
         if "large" in readers:
@@ -1037,7 +1274,71 @@ def summary_table(results: dict[str, Any]) -> list[str]:
             "| --- | --- | --- | --- |",
         ]
         lines += read_rows(results["depth"], readers, "small_single", "large_single")
+    lines += deep_page_rows(results.get("deep_pages", []), readers)
     lines += spaced_rows(results)
+    return lines
+
+
+def rounds_table(writes: dict[str, Any]) -> list[str]:
+    """The rounds of a :func:`measure_writes`: each contender's rate and share of the floor."""
+    names = writes["contenders"]
+    others = [n for n in names if n != "floor"]
+    baseline = "baseline" in names and "ours" in names
+    lines = ["| round | order | " + " | ".join(f"{n}/s" for n in names) + " | "]
+    lines[-1] += " | ".join(f"{n}/floor" for n in others)
+    lines[-1] += (" | ours/baseline" if baseline else "") + " | disk commits/s |"
+    lines[-1] += " run again |"
+    lines.append("| --- " * (4 + len(names) + len(others) + baseline) + "|")
+    for number, row in enumerate(writes["rounds"], 1):
+        cells = [str(number), ", ".join(row["order"])]
+        cells += [f"{row[n]['rps']:.0f}" for n in names]
+        cells += [f"{row['ratios'][n]:.3f}" for n in others]
+        if baseline:
+            cells.append(f"{row['against_baseline']:.3f}")
+        cells.append(f"{row['disk_commits']:.0f}")
+        again = [
+            f"{n} ({', '.join(map(str, row[n]['discarded_rps']))}/s)"
+            for n in names
+            if row[n].get("discarded_rps")
+        ]
+        cells.append(", ".join(again) or "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def deep_page_rows(rows: list[dict[str, Any]], readers: dict[str, dict[str, Any]]) -> list[str]:
+    """Issue 18's deep pages: the first, middle and last page of each list, p50 (p99)."""
+    if not rows:
+        return []
+    lines = [
+        "",
+        "Deep pages (issue 18): first, middle and last page of each list, p50 (p99) in ms:",
+        "",
+        "| list | on | items (pages) | first | middle | last | target | |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in rows:
+        reader = readers.get(f"deep_{row['database']}")
+        on = row["database"]
+        if reader and row["list"] in LEARNER_LISTS:  # pages of learners, not of a history
+            on = f"{_thousands(reader['sessions'])} sessions, {reader['learners']:,} learners"
+        elif reader:
+            on = describe_reader(reader)
+        cells = [
+            f"{cell['p50_ms']:.2f} ({cell['p99_ms']:.2f}), page {cell['page']:,}"
+            + (f", {cell['non2xx']} non-2xx!" if cell["non2xx"] else "")
+            for cell in row["pages"].values()
+        ]
+        ok = all(
+            cell["p50_ms"] <= TARGET_READ_P50_MS and not cell["non2xx"]
+            for cell in row["pages"].values()
+        )
+        items = "" if row["total"] is None else f"{row['total']:,} "
+        lines.append(
+            f"| GET {row['url']} | {on} | {items}({row['total_pages']:,}) | "
+            + " | ".join(cells)
+            + f" | p50 <= {TARGET_READ_P50_MS} on every page | {verdict(ok)} |"
+        )
     return lines
 
 
@@ -1134,6 +1435,42 @@ def spaced_rows(results: dict[str, Any]) -> list[str]:
     show_default=True,
     help="Out-of-order reviews measured, each replaying its own card's log.",
 )
+@click.option(
+    "--raw-floor/--no-raw-floor",
+    default=True,
+    show_default=True,
+    help="Also serve bench/raw_floor.py (the raw-sqlite3 reference) in the write rounds.",
+)
+@click.option(
+    "--postgres-workers",
+    default="2,4",
+    show_default=True,
+    help="Worker counts to measure POST /api/study-sessions with on PostgreSQL, comma-"
+    "separated; empty: skip.",
+)
+@click.option(
+    "--postgres-url",
+    default=POSTGRES_SERVER,
+    show_default=True,
+    help="A PostgreSQL server; a fresh database is made on it and dropped afterwards.",
+)
+@click.option(
+    "--postgres-rounds", default=5, show_default=True, help="Rounds of the PostgreSQL writes."
+)
+@click.option(
+    "--deep-pages/--no-deep-pages",
+    default=True,
+    show_default=True,
+    help="Measure the first, middle and last page of each list (DEEP_LISTS) on the"
+    " single-learner database of --large sessions.",
+)
+@click.option(
+    "--deep-learners",
+    default=10_000,
+    show_default=True,
+    help=f"Learners in the database that the learner list's deep pages are read on "
+    f"({DEEP_LEARNER_SESSIONS} sessions each); 0: the single-learner one.",
+)
 @click.option("--rss-requests", default=200_000, show_default=True, help="Requests for the RSS.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path))
 def main(
@@ -1154,6 +1491,12 @@ def main(
     read_filter: str,
     spaced: bool,
     replays: int,
+    raw_floor: bool,
+    postgres_workers: str,
+    postgres_url: str,
+    postgres_rounds: int,
+    deep_pages: bool,
+    deep_learners: int,
     rss_requests: int,
     json_path: Path | None,
 ) -> None:
@@ -1173,11 +1516,20 @@ def main(
     plan = {name: (n, learners_for(n, sessions_per_learner)) for name, n in sizes.items()}
     if depth and reads and large:
         plan |= {f"{name}_single": (n, 1) for name, n in sizes.items()}
+    # Issue 18's deep pages: one learner's whole history, and many learners.
+    deep_plan = {"single": (large, 1)} if deep_pages and large else {}
+    if deep_plan and deep_learners:
+        deep_plan["learners"] = (deep_learners * DEEP_LEARNER_SESSIONS, deep_learners)
     databases: dict[str, Path] = {}
     for name, (n, learners) in plan.items():
         if reads or (spaced and not name.endswith("_single")):
             databases[name] = database_path(workdir, n, learners)
             ensure_database(databases[name], n, reviews_per_session, seed, learners, fresh)
+    for name, (n, learners) in deep_plan.items():
+        path = database_path(workdir, n, learners)
+        if path not in databases.values():  # not made (or reused) just above
+            ensure_database(path, n, reviews_per_session, seed, learners, fresh)
+        databases[f"deep_{name}"] = path
 
     servers: list[Server] = []
     try:
@@ -1188,6 +1540,8 @@ def main(
             contenders["baseline"] = lang_portal_server(
                 "writes-baseline", fresh_file(workdir / "writes-baseline.db"), workdir, source
             )
+        if raw_floor:
+            contenders["raw"] = raw_floor_server(workdir)
         contenders["ours"] = lang_portal_server(
             "writes", fresh_file(workdir / "writes.db"), workdir
         )
@@ -1202,6 +1556,8 @@ def main(
                 wrk, contenders, write_rounds, write_seconds, workdir
             )
         contenders["floor"].stop()
+        if "raw" in contenders:
+            contenders["raw"].stop()
         results["batch"] = {}
         # The batches go to sessions 1..1000, which the write rounds created.
         for name in ("baseline", "ours") if write_rounds else ():
@@ -1217,6 +1573,16 @@ def main(
             click.echo(f"Worker memory over {rss_requests} requests:")
             results["memory"] = measure_memory(wrk, ours, rss_requests, 1000)
         ours.stop()
+
+        counts = [int(count) for count in postgres_workers.split(",") if count.strip()]
+        if counts:
+            click.echo(
+                f"POST /api/study-sessions on PostgreSQL with {', '.join(map(str, counts))} "
+                "workers (and the floor):"
+            )
+            results["postgres"] = measure_postgres(
+                wrk, postgres_url, counts, postgres_rounds, write_seconds, workdir
+            )
 
         if reads:
             routes = [read for read in read_routes() if read_filter in read.label]
@@ -1249,6 +1615,31 @@ def main(
                 results[group] = measure_reads(wrk, readers, wanted, read_rounds, read_seconds)
                 for reader in readers.values():
                     reader.server.stop()
+
+        if deep_plan:
+            deep_readers = {}
+            results.setdefault("readers", {})
+            for name, (n, learners) in deep_plan.items():
+                database = databases[f"deep_{name}"]
+                learner_id = 1 if learners == 1 else busiest_learner(database)[0]
+                server = lang_portal_server(f"deep-{name}", database, workdir).start()
+                servers.append(server)
+                deep_readers[name] = Reader(
+                    server, learner_id, [], n, learners, busiest_ids(database, learner_id)
+                )
+                results["readers"][f"deep_{name}"] = {
+                    "database": str(database),
+                    "sessions": n,
+                    "learners": learners,
+                    "learner_id": learner_id,
+                    "learner_sessions": count_sessions(database, learner_id),
+                }
+            click.echo("Deep pages (first, middle, last; one request at a time):")
+            results["deep_pages"] = measure_deep_pages(
+                wrk, deep_readers, deep_reads(), read_rounds, read_seconds
+            )
+            for reader in deep_readers.values():
+                reader.server.stop()
 
         if spaced:
             click.echo(
