@@ -4,6 +4,7 @@ every sort key and direction, ties on the sort key included."""
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -101,3 +102,76 @@ def test_the_last_page_over_http_is_the_last_rows(client, history):
         key=lambda study_session_id: (history.index(study_session_id) // 3, study_session_id),
     )
     assert [item["id"] for item in last["items"]] == oldest_first[:3][::-1]
+
+
+# --- ?after=: the page after a cursor --------------------------------------------------
+
+SESSION_LISTS = ["/api/study-sessions", "/api/study-activities/2/sessions"]
+
+
+def walk_by_cursor(client, path: str, per_page: int) -> list[dict]:
+    """Every page of a list, the first by number and then each after the last's cursor."""
+    body = client.get(f"{path}?per_page={per_page}").get_json()
+    bodies = [body]
+    while body["next_after"] is not None:
+        assert len(bodies) <= body["total"], "the cursor does not move on"
+        body = client.get(path, query_string={"per_page": per_page, "after": body["next_after"]})
+        assert body.status_code == 200, body.get_json()
+        body = body.get_json()
+        bodies.append(body)
+    return bodies
+
+
+@pytest.mark.parametrize("path", SESSION_LISTS)
+@pytest.mark.parametrize("per_page", [1, 4, 10])
+def test_walking_by_cursor_gives_the_pages_walking_by_number_does(client, history, path, per_page):
+    by_cursor = walk_by_cursor(client, path, per_page)
+    total = by_cursor[0]["total"]
+    by_number = [
+        client.get(f"{path}?per_page={per_page}&page={number}").get_json()
+        for number in range(1, -(-total // per_page) + 1)
+    ]
+    assert [[item["id"] for item in body["items"]] for body in by_cursor] == [
+        [item["id"] for item in body["items"]] for body in by_number
+    ]
+    assert [body["items"] for body in by_cursor] == [body["items"] for body in by_number]
+    # Numbered pages give the cursor of the next page too, and the last gives none.
+    assert [body["next_after"] for body in by_number] == [body["next_after"] for body in by_cursor]
+    assert by_cursor[-1]["next_after"] is None and by_number[-1]["next_after"] is None
+    assert [body["page"] for body in by_cursor[1:]] == [None] * (len(by_cursor) - 1)
+    assert all(body["total"] == total for body in by_cursor)
+
+
+def _cursor(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"after": "not-a-cursor!"},
+        {"after": _cursor("2026-11-01T00:00:00+00:00")},  # no id
+        {"after": _cursor("2026-11-01T00:00:00|1")},  # no offset: which moment?
+        {"after": _cursor("yesterday|1")},
+        {"after": _cursor("2026-11-01T00:00:00+00:00|0")},
+        {"after": _cursor("2026-11-01T00:00:00+00:00|9223372036854775808")},
+        {"after": "A" * 201},
+        {"after": _cursor("2026-11-01T00:00:00+00:00|1"), "page": "2"},
+    ],
+    ids=[
+        "garbage",
+        "no id",
+        "naive time",
+        "no time",
+        "id 0",
+        "id too big",
+        "too long",
+        "with page",
+    ],
+)
+@pytest.mark.parametrize("path", SESSION_LISTS)
+def test_a_bad_cursor_is_a_400(client, history, path, query):
+    response = client.get(path, query_string=query)
+    assert response.status_code == 400
+    assert response.mimetype == "application/problem+json"
+    assert "after" in response.get_json()["detail"]

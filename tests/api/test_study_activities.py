@@ -180,8 +180,9 @@ class TestSessions:
                 .values(created_at=datetime.now(UTC) + timedelta(minutes=1))
             )
         body = client.get(path).get_json()
-        assert set(body) == {"items", "total", "page", "per_page", "total_pages"}
+        assert set(body) == {"items", "total", "page", "per_page", "total_pages", "next_after"}
         assert (body["total"], body["page"], body["per_page"], body["total_pages"]) == (2, 1, 10, 1)
+        assert body["next_after"] is None  # the one page is the last
         assert [item["id"] for item in body["items"]] == [first, second]
         assert all(set(item) == SESSION_FIELDS for item in body["items"])
         assert {item["activity_name"] for item in body["items"]} == {"Flashcards"}

@@ -97,6 +97,7 @@ class TestList:
             "page": 1,
             "per_page": 10,
             "total_pages": 1,
+            "next_after": None,
         }
 
     @pytest.mark.parametrize(

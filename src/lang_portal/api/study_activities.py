@@ -15,9 +15,8 @@ from sqlalchemy import Connection
 from lang_portal import links, queries
 from lang_portal.activity_fields import NewStudyActivity
 from lang_portal.api.lookup import found
-from lang_portal.api.pagination import PageQuery, page_body
 from lang_portal.api.routing import Reply, routes
-from lang_portal.api.study_sessions import StudySessionPage
+from lang_portal.api.study_sessions import SessionPageQuery, StudySessionPage, session_page
 
 
 class StudyActivity(BaseModel):
@@ -88,23 +87,21 @@ def get_study_activity(connection: Connection, study_activity_id: int) -> dict[s
 
 @routes.get(
     "/study-activities/<id:study_activity_id>/sessions",
-    query=PageQuery,
+    query=SessionPageQuery,
     response=StudySessionPage,
     scoped=True,
     errors=(400, 404),
 )
 def list_study_activity_sessions(
-    connection: Connection, learner_id: int, study_activity_id: int, query: PageQuery
+    connection: Connection, learner_id: int, study_activity_id: int, query: SessionPageQuery
 ) -> dict[str, Any]:
-    """List the learner's sessions started with one activity, newest first."""
+    """List the learner's sessions started with one activity, newest first, by page
+    number or after the `next_after` cursor of the page before."""
     total = found(
         queries.study_activities.sessions_count(connection, learner_id, study_activity_id),
         "study activity",
     )
-    items = queries.study_sessions.activity_page(
-        connection, learner_id, study_activity_id, query.offset, query.per_page, total
-    )
-    return page_body(items, total, query)
+    return session_page(connection, learner_id, query, total, study_activity_id)
 
 
 @routes.get("/study-activities/<id:study_activity_id>/launch", response=LaunchData, errors=(404,))

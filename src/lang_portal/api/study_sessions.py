@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import Response, after_this_request, g
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import Connection
 
 from lang_portal import queries, scheduling
@@ -69,9 +71,95 @@ class StudySessionPage(BaseModel):
 
     items: list[StudySessionItem]
     total: int
-    page: int
+    page: int | None = Field(description="The page number; null for a page asked by `after`.")
     per_page: int
     total_pages: int
+    next_after: str | None = Field(
+        description="Read on after this page with `?after=` and this value, a page that "
+        "costs what the first does however deep it is; null on the last page."
+    )
+
+
+def session_cursor(item: dict[str, Any]) -> str:
+    """The ``?after=`` value of the page after ``item``: its start time and id, opaque."""
+    key = f"{item['start_time'].astimezone(UTC).isoformat()}|{item['id']}"
+    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+
+
+def _session_key(cursor: str) -> tuple[datetime, int]:
+    """The (start time, id) a cursor of :func:`session_cursor` names. Raises ValueError."""
+    try:
+        key = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        started, _, study_session_id = key.partition("|")
+        start_time = datetime.fromisoformat(started)
+        number = int(study_session_id)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise ValueError("is not a cursor this list gave (next_after)") from None
+    if start_time.tzinfo is None or not 1 <= number <= MAX_ID:
+        raise ValueError("is not a cursor this list gave (next_after)")
+    return start_time, number
+
+
+class SessionPageQuery(PageQuery):
+    """``?page&per_page``, or ``?after&per_page``: the page after a ``next_after`` cursor."""
+
+    after: str | None = Field(
+        None,
+        max_length=200,
+        description="The `next_after` of the page before: the page after it, however deep "
+        "it is, at the cost of the first. Not together with `page`.",
+    )
+
+    @field_validator("after")
+    @classmethod
+    def _a_cursor(cls, after: str | None) -> str | None:
+        if after is not None:
+            _session_key(after)
+        return after
+
+    @model_validator(mode="after")
+    def _page_or_after(self) -> SessionPageQuery:
+        if self.after is not None and "page" in self.model_fields_set:
+            raise ValueError("give page or after, not both")
+        return self
+
+    @property
+    def after_key(self) -> tuple[datetime, int] | None:
+        """The (start time, id) of the last session before the page, for ``after``."""
+        return None if self.after is None else _session_key(self.after)
+
+
+def session_page(
+    connection: Connection,
+    learner_id: int,
+    query: SessionPageQuery,
+    total: int,
+    study_activity_id: int | None = None,
+) -> dict[str, Any]:
+    """The learner's sessions (of one activity, if given), newest first, on the page the
+    query asks for by number or by ``after``, as a :class:`StudySessionPage`."""
+    after = query.after_key
+    if after is None:
+        if study_activity_id is None:
+            items = queries.study_sessions.page(
+                connection, learner_id, query.offset, query.per_page, total
+            )
+        else:
+            items = queries.study_sessions.activity_page(
+                connection, learner_id, study_activity_id, query.offset, query.per_page, total
+            )
+        more = query.offset + len(items) < total
+    else:  # one more than the page: whether a page follows
+        items = queries.study_sessions.page_after(
+            connection, learner_id, after, query.per_page + 1, study_activity_id
+        )
+        more = len(items) > query.per_page
+        items = items[: query.per_page]
+    return {
+        **page_body(items, total, query),
+        "page": None if after else query.page,
+        "next_after": session_cursor(items[-1]) if more and items else None,
+    }
 
 
 class SessionWord(WordItem):
@@ -196,15 +284,19 @@ def create_study_session(connection: Connection, learner_id: int, body: NewStudy
 
 
 @routes.get(
-    "/study-sessions", query=PageQuery, response=StudySessionPage, scoped=True, errors=(400,)
+    "/study-sessions",
+    query=SessionPageQuery,
+    response=StudySessionPage,
+    scoped=True,
+    errors=(400,),
 )
 def list_study_sessions(
-    connection: Connection, learner_id: int, query: PageQuery
+    connection: Connection, learner_id: int, query: SessionPageQuery
 ) -> dict[str, Any]:
-    """List the learner's study sessions, newest first."""
+    """List the learner's study sessions, newest first, by page number or, however deep,
+    after the `next_after` cursor of the page before."""
     total = queries.study_sessions.count(connection, learner_id)
-    items = queries.study_sessions.page(connection, learner_id, query.offset, query.per_page, total)
-    return page_body(items, total, query)
+    return session_page(connection, learner_id, query, total)
 
 
 @routes.get(

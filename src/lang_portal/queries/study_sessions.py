@@ -27,6 +27,7 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    tuple_,
 )
 
 from lang_portal import db, schema
@@ -265,6 +266,34 @@ def page(
     """A page of the learner's sessions, newest first. ``total``, the learner's number of
     sessions if the caller knows it, lets a deep page be found from the nearer end."""
     statement = _page_of_sessions(_of_learner(learner_id), _STARTED, True, offset, limit, total)
+    return [dict(row._mapping) for row in connection.execute(statement)]
+
+
+def page_after(
+    connection: Connection,
+    learner_id: int,
+    after: tuple[datetime, int],
+    limit: int,
+    study_activity_id: int | None = None,
+) -> list[dict[str, Any]]:
+    """The learner's sessions (of one activity, if given) that come after ``after``, the
+    (start time, id) of the last session of the page before, newest first.
+
+    A keyset page: the index is searched for where the page starts, so any page costs
+    what the first does, where OFFSET steps over every row before it (21 ms in the
+    middle of 1M sessions, docs/performance.md).
+    """
+    sessions = schema.study_sessions
+    where = [tuple_(sessions.c.created_at, sessions.c.id) < after]
+    if study_activity_id is not None:
+        where.append(sessions.c.study_activity_id == study_activity_id)
+    ids = (
+        select(sessions.c.id)
+        .where(*_of_learner(learner_id, *where))
+        .order_by(*NEWEST_FIRST)
+        .limit(limit)
+    )
+    statement = select_sessions().where(sessions.c.id.in_(ids)).order_by(*NEWEST_FIRST)
     return [dict(row._mapping) for row in connection.execute(statement)]
 
 
