@@ -557,11 +557,15 @@ class Reader:
         return lua_table(ranges), lua_lists(lists)
 
 
+def read_only(database: Path) -> contextlib.closing[sqlite3.Connection]:
+    """A read-only connection to a benchmark database, closed when the block ends."""
+    return contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True))
+
+
 def busiest_learner(database: Path) -> tuple[int, list[int]]:
     """The learner with the most sessions (not the default learner unless alone) and
     the ids of their sessions."""
-    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
-    try:
+    with read_only(database) as connection:
         row = connection.execute(
             "SELECT learner_id FROM study_sessions GROUP BY learner_id"
             " ORDER BY learner_id = 1, count(*) DESC, learner_id LIMIT 1"
@@ -573,20 +577,15 @@ def busiest_learner(database: Path) -> tuple[int, list[int]]:
                 "SELECT id FROM study_sessions WHERE learner_id = ? ORDER BY id", (learner_id,)
             )
         ]
-    finally:
-        connection.close()
     return learner_id, ids
 
 
 def count_sessions(database: Path, learner_id: int) -> int:
     """How many sessions the learner has in a benchmark database."""
-    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
-    try:
+    with read_only(database) as connection:
         (count,) = connection.execute(
             "SELECT count(*) FROM study_sessions WHERE learner_id = ?", (learner_id,)
         ).fetchone()
-    finally:
-        connection.close()
     return count
 
 
@@ -853,8 +852,7 @@ def measure_postgres(
 
 def busiest_ids(database: Path, learner_id: int) -> dict[str, int]:
     """The learner's group and study activity with the most sessions (their deepest lists)."""
-    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
-    try:
+    with read_only(database) as connection:
         ids = {}
         for argument, table, column in (
             ("group_id", "group_progress", "group_id"),
@@ -866,8 +864,6 @@ def busiest_ids(database: Path, learner_id: int) -> dict[str, int]:
                 (learner_id,),
             ).fetchone()
             ids[argument] = row[0] if row else 1
-    finally:
-        connection.close()
     return ids
 
 
@@ -943,13 +939,10 @@ def measure_batch(wrk: Wrk, ours: Server, seconds: float, sessions: int) -> dict
 
 def learner_name(database: Path, learner_id: int) -> str:
     """The name of a learner of a benchmark database."""
-    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
-    try:
+    with read_only(database) as connection:
         (name,) = connection.execute(
             "SELECT name FROM learners WHERE id = ?", (learner_id,)
         ).fetchone()
-    finally:
-        connection.close()
     return name
 
 
