@@ -202,7 +202,10 @@ def cli_engine(database_url: str) -> Iterator[Engine]:
 # The fields the cards release (migration 0004) added to the answers: a word's card and
 # the dashboard's spaced-repetition figures. A client of the previous release never
 # read them; every field it did read must answer the same.
-ADDED_FIELDS = frozenset({"card", "due_now", "due_today", "mature_words", "retention_30d"})
+# Issue 18 added the session lists' cursor, ``next_after``.
+ADDED_FIELDS = frozenset(
+    {"card", "due_now", "due_today", "mature_words", "retention_30d", "next_after"}
+)
 
 
 def _without_added_fields(answer: Any) -> Any:
