@@ -557,6 +557,17 @@ class Reader:
         return lua_table(ranges), lua_lists(lists)
 
 
+def latency_summary(measured: list[dict[str, Any]]) -> dict[str, Any]:
+    """Rounds of one wrk measurement as one row: the median p50 and p99 in milliseconds,
+    and the requests and non-2xx answers of every round together."""
+    return {
+        "p50_ms": statistics.median(r["p50_us"] for r in measured) / 1000,
+        "p99_ms": statistics.median(r["p99_us"] for r in measured) / 1000,
+        "requests": sum(r["requests"] for r in measured),
+        "non2xx": sum(r["non2xx"] for r in measured),
+    }
+
+
 def read_only(database: Path) -> contextlib.closing[sqlite3.Connection]:
     """A read-only connection to a benchmark database, closed when the block ends."""
     return contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True))
@@ -912,13 +923,7 @@ def measure_deep_pages(
             "pages": {},
         }
         for where, measured in runs.items():
-            row["pages"][where] = {
-                "page": pages[where],
-                "p50_ms": statistics.median(r["p50_us"] for r in measured) / 1000,
-                "p99_ms": statistics.median(r["p99_us"] for r in measured) / 1000,
-                "requests": sum(r["requests"] for r in measured),
-                "non2xx": sum(r["non2xx"] for r in measured),
-            }
+            row["pages"][where] = {"page": pages[where], **latency_summary(measured)}
         results.append(row)
         click.echo(
             f"  {base} ({'' if total is None else f'{total:,} items, '}{last:,} pages): "
@@ -1112,12 +1117,7 @@ def measure_reads(
                 }
                 runs[name].append(wrk.run(reader.server.url, script, seconds))
         for name, measured in runs.items():
-            row[name] = {
-                "p50_ms": statistics.median(r["p50_us"] for r in measured) / 1000,
-                "p99_ms": statistics.median(r["p99_us"] for r in measured) / 1000,
-                "requests": sum(r["requests"] for r in measured),
-                "non2xx": sum(r["non2xx"] for r in measured),
-            }
+            row[name] = latency_summary(measured)
         results.append(row)
         click.echo(
             f"  {read.label}: "
