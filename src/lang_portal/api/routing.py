@@ -105,7 +105,9 @@ class Route:
     """One declared operation, with everything needed to serve and document it.
 
     Every route has a response model: its body is serialised through it, and the
-    OpenAPI document describes it.
+    OpenAPI document describes it. A view that builds its own ``Response`` (a file, or
+    a document streamed as it is read) gets it sent unchanged; its route names the
+    body's ``media_type``, and the model still documents the body's shape.
     """
 
     method: str
@@ -121,6 +123,7 @@ class Route:
     teacher_only: bool = False
     launch: str | None = None
     errors: tuple[int, ...] = ()
+    media_type: str = "application/json"
     adapter: TypeAdapter[Any] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -280,12 +283,15 @@ def _requested_learner_id(route: Route) -> int | None:
 
 
 def _render(route: Route, result: Any) -> Response:
-    """The view's result as JSON shaped by the route's response model.
+    """The view's result as JSON shaped by the route's response model (or the view's own
+    ``Response``, as it built it).
 
     Views return plain dicts. pydantic serialises a dict through a model only by
     inference (no field filtering, and several times slower), so the dict is first
     turned into model instances; that is what keeps the body to the model's fields.
     """
+    if isinstance(result, Response):
+        return result
     reply = result if isinstance(result, Reply) else Reply(result, route.status)
     payload = route.adapter.dump_json(route.adapter.validate_python(reply.body))
     response = Response(payload, status=reply.status, mimetype="application/json")

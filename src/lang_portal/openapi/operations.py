@@ -142,20 +142,22 @@ def operation(
     return document
 
 
-def _json_content(schema: dict[str, Any], schemas: Schemas) -> dict[str, Any]:
-    """A JSON body of this schema, with the schema's first example if it has one."""
+def _json_content(
+    schema: dict[str, Any], schemas: Schemas, media_type: str = "application/json"
+) -> dict[str, Any]:
+    """A body of this schema, with the schema's first example if it has one."""
     media: dict[str, Any] = {"schema": schema}
     example = media_example(schema, schemas.definitions)
     if example is not None:
         media["example"] = example
-    return {"application/json": media}
+    return {media_type: media}
 
 
 def _success(route: Route, index: int, schemas: Schemas, links: dict[str, Any]) -> dict[str, Any]:
     """The route's success response: its model, its headers and its links."""
     success: dict[str, Any] = {
         "description": HTTPStatus(route.status).phrase,
-        "content": _json_content(schemas.by_key[(index, "response")], schemas),
+        "content": _json_content(schemas.by_key[(index, "response")], schemas, route.media_type),
     }
     headers: dict[str, Any] = {}
     if route.status == 201:
