@@ -175,3 +175,66 @@ def test_a_bad_cursor_is_a_400(client, history, path, query):
     assert response.status_code == 400
     assert response.mimetype == "application/problem+json"
     assert "after" in response.get_json()["detail"]
+
+
+# A group's sessions, sorted by a time: the same walk, in both directions.
+GROUP_SESSIONS = "/api/groups/1/study-sessions"
+GROUP_TIME_SORTS = [
+    ("created_at", "desc"),
+    ("start_time", "asc"),
+    ("end_time", "desc"),
+    ("endTime", "asc"),
+]
+
+
+@pytest.mark.parametrize(("sort_by", "order"), GROUP_TIME_SORTS)
+@pytest.mark.parametrize("per_page", [1, 3])
+def test_a_groups_sessions_by_cursor_are_the_pages_by_number(
+    client, history, sort_by, order, per_page
+):
+    """Ties on the end time included: no session twice, none left out, same order."""
+    query = {"sort_by": sort_by, "order": order, "per_page": per_page}
+    first = client.get(GROUP_SESSIONS, query_string=query).get_json()
+    by_cursor = [first]
+    while by_cursor[-1]["next_after"] is not None:
+        assert len(by_cursor) <= SESSIONS, "the cursor does not move on"
+        response = client.get(
+            GROUP_SESSIONS, query_string={**query, "after": by_cursor[-1]["next_after"]}
+        )
+        assert response.status_code == 200, response.get_json()
+        by_cursor.append(response.get_json())
+    by_number = [
+        client.get(GROUP_SESSIONS, query_string={**query, "page": number}).get_json()
+        for number in range(1, first["total_pages"] + 1)
+    ]
+    assert [body["study_sessions"] for body in by_cursor] == [
+        body["study_sessions"] for body in by_number
+    ]
+    assert [body["next_after"] for body in by_number] == [body["next_after"] for body in by_cursor]
+    assert [body["current_page"] for body in by_cursor[1:]] == [None] * (len(by_cursor) - 1)
+    ids = [item["id"] for body in by_cursor for item in body["study_sessions"]]
+    assert len(ids) == len(set(ids)) == len([i for n, i in enumerate(history) if n % 3 == 0])
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"sort_by": "activity_name", "after": _cursor("2026-11-01T00:00:00+00:00|1")},
+        {"sort_by": "review_items_count", "after": _cursor("2026-11-01T00:00:00+00:00|1")},
+        {"after": "not-a-cursor!"},
+        {"after": _cursor("2026-11-01T00:00:00+00:00|1"), "page": "1"},
+    ],
+    ids=["by a name", "by a count", "garbage", "with page"],
+)
+def test_a_groups_sessions_refuse_a_cursor_they_cannot_follow(client, history, query):
+    response = client.get(GROUP_SESSIONS, query_string=query)
+    assert response.status_code == 400
+    assert response.mimetype == "application/problem+json"
+    assert "after" in response.get_json()["detail"]
+
+
+def test_a_groups_sessions_sorted_by_a_name_give_no_cursor(client, history):
+    query = {"sort_by": "activity_name", "per_page": 3}
+    body = client.get(GROUP_SESSIONS, query_string=query).get_json()
+    assert body["total_pages"] > 1
+    assert body["next_after"] is None

@@ -192,7 +192,12 @@ class TestGroupStudySessions:
 
     def test_empty_group(self, client):
         body = client.get("/groups/1/study_sessions").get_json()
-        assert body == {"study_sessions": [], "total_pages": 1, "current_page": 1}
+        assert body == {
+            "study_sessions": [],
+            "total_pages": 1,
+            "current_page": 1,
+            "next_after": None,
+        }
 
     @pytest.mark.parametrize(
         "path",

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, JsonValue
+from pydantic import BaseModel, Field, JsonValue, model_validator
 from sqlalchemy import Connection
 
 from lang_portal import queries
 from lang_portal.api.lookup import found
-from lang_portal.api.pagination import Order, SortedPageQuery, legacy_page
+from lang_portal.api.pagination import CursorQuery, Order, SortedPageQuery, cursor, legacy_page
 from lang_portal.api.routing import routes
 from lang_portal.api.study_sessions import StudySessionItem
 from lang_portal.api.words import WordItem, WordSortKey
 from lang_portal.identity import LAUNCH_GROUP
+from lang_portal.queries.study_sessions import GROUP_CURSOR_FIELDS
 
 # Each whitelist's keys, in its order; they become the OpenAPI enums.
 GroupSortKey = Literal[tuple(queries.groups.SORT_COLUMNS)]  # type: ignore[valid-type]
@@ -91,11 +92,21 @@ class GroupWordsRaw(BaseModel):
     words: list[WordWithParts]
 
 
-class GroupSessionsQuery(SortedPageQuery):
-    """``?page&per_page&sort_by&order`` for a group's sessions; sort keys in two spellings."""
+class GroupSessionsQuery(CursorQuery, SortedPageQuery):
+    """``?page&per_page&sort_by&order`` for a group's sessions; sort keys in two spellings.
+
+    Sorted by start or end time, ``?after=`` (the ``next_after`` of the page before) is
+    the page after it instead of ``?page=``.
+    """
 
     sort_by: GroupSessionSortKey = "created_at"
     order: Order = "desc"
+
+    @model_validator(mode="after")
+    def _after_by_time(self) -> GroupSessionsQuery:
+        if self.after is not None and self.sort_by not in GROUP_CURSOR_FIELDS:
+            raise ValueError("after goes with sort_by created_at, start_time or end_time")
+        return self
 
 
 class GroupStudySession(StudySessionItem):
@@ -109,7 +120,11 @@ class GroupStudySessions(BaseModel):
 
     study_sessions: list[GroupStudySession]
     total_pages: int
-    current_page: int
+    current_page: int | None = Field(description="The page number; null on a page of `after`.")
+    next_after: str | None = Field(
+        description="The `?after=` of the next page, sorted by start or end time; null "
+        "on the last page and for the other sort keys."
+    )
 
 
 @routes.get(
@@ -161,7 +176,26 @@ def list_group_study_sessions(
     """List a page of the learner's study sessions of a group, newest first unless sorted
     otherwise."""
     total = found(queries.groups.sessions_count(connection, learner_id, group_id), "group")
-    page = queries.study_sessions.group_page(
-        connection, learner_id, group_id, **query.window(), total=total
-    )
-    return legacy_page("study_sessions", page, total, query)
+    window = query.window()
+    after = query.after_key
+    if after is None:
+        items = queries.study_sessions.group_page(
+            connection, learner_id, group_id, **window, total=total
+        )
+        more = window["offset"] + len(items) < total
+    else:  # one more than the page: whether a page follows
+        del window["offset"]
+        window["limit"] += 1
+        items = queries.study_sessions.group_page_after(
+            connection, learner_id, group_id, **window, after=after
+        )
+        more = len(items) > query.per_page
+        items = items[: query.per_page]
+    field = GROUP_CURSOR_FIELDS.get(query.sort_by)
+    return {
+        **legacy_page("study_sessions", items, total, query),
+        "current_page": None if after else query.page,
+        "next_after": cursor(items[-1][field], items[-1]["id"])
+        if field and more and items
+        else None,
+    }

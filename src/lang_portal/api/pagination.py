@@ -3,14 +3,23 @@
 The JSON API and the HTML pages both use :class:`Pager` for the arithmetic (offset,
 number of pages, the pages around one, the items shown). Out-of-range values are a
 400, never silently clamped. A page past the end is an empty page, not an error.
+
+A list sorted by a time and the id may also be read with a keyset cursor (``?after=``,
+:class:`CursorQuery`): a page found from where the page before ended, so that the
+middle of 1M sessions costs what the first page does (docs/performance.md).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from lang_portal.schema import MAX_ID
 
 MAX_PAGE = 2**31 - 1
 Order = Literal["asc", "desc"]
@@ -69,6 +78,55 @@ class PageQuery(BaseModel):
     def offset(self) -> int:
         """How many items come before the page asked for."""
         return self.pager().offset
+
+
+def cursor(time: datetime, item_id: int) -> str:
+    """The ``?after=`` value of the page after an item sorted by ``time`` then id: opaque."""
+    key = f"{time.astimezone(UTC).isoformat()}|{item_id}"
+    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+
+
+def cursor_key(value: str) -> tuple[datetime, int]:
+    """The (time, id) a :func:`cursor` names. Raises ValueError for anything else."""
+    try:
+        key = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+        time, _, item_id = key.partition("|")
+        when = datetime.fromisoformat(time)
+        number = int(item_id)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise ValueError("is not a cursor this list gave (next_after)") from None
+    if when.tzinfo is None or not 1 <= number <= MAX_ID:
+        raise ValueError("is not a cursor this list gave (next_after)")
+    return when, number
+
+
+class CursorQuery(BaseModel):
+    """``?after=``: the page after a ``next_after`` cursor, instead of ``?page=``."""
+
+    after: str | None = Field(
+        None,
+        max_length=200,
+        description="The `next_after` of the page before: the page after it, however deep "
+        "it is, at the cost of the first. Not together with `page`.",
+    )
+
+    @field_validator("after")
+    @classmethod
+    def _a_cursor(cls, after: str | None) -> str | None:
+        if after is not None:
+            cursor_key(after)
+        return after
+
+    @model_validator(mode="after")
+    def _page_or_after(self) -> Any:
+        if self.after is not None and "page" in self.model_fields_set:
+            raise ValueError("give page or after, not both")
+        return self
+
+    @property
+    def after_key(self) -> tuple[datetime, int] | None:
+        """The (time, id) of the last item before the page, for ``after``."""
+        return None if self.after is None else cursor_key(self.after)
 
 
 class SortedPageQuery(PageQuery):

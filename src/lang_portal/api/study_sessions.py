@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import Response, after_this_request, g
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import Connection
 
 from lang_portal import queries, scheduling
@@ -23,7 +21,7 @@ from lang_portal.api.cards import (
     current_scheduler,
 )
 from lang_portal.api.lookup import found
-from lang_portal.api.pagination import PageQuery, page_body
+from lang_portal.api.pagination import CursorQuery, PageQuery, cursor, page_body
 from lang_portal.api.routing import MAX_ID, Reply, routes
 from lang_portal.api.words import WordItem
 from lang_portal.identity import LAUNCH_SESSION
@@ -80,53 +78,8 @@ class StudySessionPage(BaseModel):
     )
 
 
-def session_cursor(item: dict[str, Any]) -> str:
-    """The ``?after=`` value of the page after ``item``: its start time and id, opaque."""
-    key = f"{item['start_time'].astimezone(UTC).isoformat()}|{item['id']}"
-    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
-
-
-def _session_key(cursor: str) -> tuple[datetime, int]:
-    """The (start time, id) a cursor of :func:`session_cursor` names. Raises ValueError."""
-    try:
-        key = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        started, _, study_session_id = key.partition("|")
-        start_time = datetime.fromisoformat(started)
-        number = int(study_session_id)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise ValueError("is not a cursor this list gave (next_after)") from None
-    if start_time.tzinfo is None or not 1 <= number <= MAX_ID:
-        raise ValueError("is not a cursor this list gave (next_after)")
-    return start_time, number
-
-
-class SessionPageQuery(PageQuery):
+class SessionPageQuery(CursorQuery, PageQuery):
     """``?page&per_page``, or ``?after&per_page``: the page after a ``next_after`` cursor."""
-
-    after: str | None = Field(
-        None,
-        max_length=200,
-        description="The `next_after` of the page before: the page after it, however deep "
-        "it is, at the cost of the first. Not together with `page`.",
-    )
-
-    @field_validator("after")
-    @classmethod
-    def _a_cursor(cls, after: str | None) -> str | None:
-        if after is not None:
-            _session_key(after)
-        return after
-
-    @model_validator(mode="after")
-    def _page_or_after(self) -> SessionPageQuery:
-        if self.after is not None and "page" in self.model_fields_set:
-            raise ValueError("give page or after, not both")
-        return self
-
-    @property
-    def after_key(self) -> tuple[datetime, int] | None:
-        """The (start time, id) of the last session before the page, for ``after``."""
-        return None if self.after is None else _session_key(self.after)
 
 
 def session_page(
@@ -158,7 +111,7 @@ def session_page(
     return {
         **page_body(items, total, query),
         "page": None if after else query.page,
-        "next_after": session_cursor(items[-1]) if more and items else None,
+        "next_after": cursor(items[-1]["start_time"], items[-1]["id"]) if more and items else None,
     }
 
 
