@@ -301,6 +301,15 @@ READS = {
         lambda body: _counts(body["words"]),
         lambda w, s: word_counts(w, s, ("w1", "w2")),
     ),
+    # The whole history: whose it is, the sessions (id, review count), the reviews, the cards.
+    "data export": Read(
+        "/api/me/export",
+        lambda body: (body["learner"]["id"],
+                      sorted((s["id"], s["review_items_count"]) for s in body["study_sessions"]),
+                      len(body["reviews"]), len(body["cards"])),
+        lambda w, s: (w.learners["operator" if s == "default" else s].id, sessions_of(w, s),
+                      sum(count for _, count in SESSIONS[s]), len(WORD_COUNTS[s])),
+    ),
 }  # fmt: skip
 
 # (caller, ?learner_id=, whose history the answer shows, or the status expected).

@@ -46,12 +46,15 @@ READ_BUDGETS = {
     "/api/groups/<id:group_id>": 1,
     "/api/groups/<id:group_id>/words": 2,
     "/api/groups/<id:group_id>/words/raw": 2,
+    "/api/groups/<id:group_id>/export.apkg": 2,  # the group, its words
     "/api/groups/<id:group_id>/study-sessions": 2,
     "/api/study-activities": 1,
     "/api/study-activities/<id:study_activity_id>": 1,
     "/api/study-activities/<id:study_activity_id>/sessions": 2,
     "/api/study-activities/<id:study_activity_id>/launch": 2,
     "/api/me": 1,
+    # The learner, then one statement per list (sessions, reviews, cards), each streamed.
+    "/api/me/export": 4,
     # A page of learners and their total, then one statement per figure for the whole
     # page (sessions, words, cards due, streak days), never one per learner.
     "/api/learners": 6,
@@ -112,6 +115,11 @@ PAGE_VARIANTS = [
 # upsert returns the cards it locks), and one more, the logs of the words to replay,
 # when a review is older than its card's last one.
 WRITE_BUDGETS = {"session": 5, "batch": 7, "single": 7, "late batch": 8}
+
+# The reads whose purpose is the learner's whole history (their data export): they read
+# every session of the learner, once, along an index and streamed; every other rule holds.
+WHOLE_HISTORY_READS = {"/api/me/export"}
+EVERY_SESSION = "reads every session of the learner"
 
 TABLE_SCAN = re.compile(r"\bSCAN (\w+)(?: USING (?:COVERING )?INDEX (\w+))?")
 # Every session of one learner: an index searched on the learner alone. In the open
@@ -191,6 +199,7 @@ def test_reads_issue_a_fixed_number_of_statements(client, engine, history):
     for rule, url in read_urls(history):
         with statements_of(engine) as seen:
             response = client.get(url)
+            response.get_data()  # a streamed body runs its statements as it is sent
         assert response.status_code == 200, url
         if len(seen) > READ_BUDGETS[rule]:
             over.append((url, len(seen), READ_BUDGETS[rule], [sql for sql, _ in seen]))
@@ -248,7 +257,7 @@ def plan_problems(statement: str, plan: list[tuple[int, int, str]]) -> list[str]
             elif table == "study_sessions" and not (index and limited):
                 problems.append(f"scans every session: {line}")
         if LEARNER_SESSIONS.search(line) and not limited:
-            problems.append(f"reads every session of the learner: {line}")
+            problems.append(f"{EVERY_SESSION}: {line}")
     # Sorting is harmless for the few sessions of one page looked up by id, and a
     # problem for sessions found by a scan or an index range: that sorts them all.
     for lines in scopes.values():
@@ -308,10 +317,15 @@ def test_no_read_scans_the_history(app, client, engine, history):
     urls = [url for _, url in read_urls(history)] + page_urls(app, history)
     for url in urls:
         with statements_of(engine) as seen:
-            assert client.get(url).status_code in (200, 302), url
+            response = client.get(url)
+            response.get_data()  # a streamed body runs its statements as it is sent
+            assert response.status_code in (200, 302), url
         for statement, parameters in seen:
             plan = sqlite_plan(engine, statement, parameters)
-            problems += [(url, problem, statement) for problem in plan_problems(statement, plan)]
+            found = plan_problems(statement, plan)
+            if url in WHOLE_HISTORY_READS:
+                found = [problem for problem in found if not problem.startswith(EVERY_SESSION)]
+            problems += [(url, problem, statement) for problem in found]
     assert problems == []
 
 

@@ -80,7 +80,6 @@ class WaitressWorker(Worker):  # type: ignore[misc]
             self._last_heartbeat = now
             self.notify()
 
-
     def _stop(self, server: Any, channels: dict[int, Any]) -> None:
         for listener in channels.values():
             if isinstance(listener, BaseWSGIServer):

@@ -6,8 +6,10 @@ from flask import Flask
 
 from lang_portal.api import (
     dashboard,
+    decks,
     groups,
     launch_tokens,
+    learner_export,
     learners,
     study,
     study_activities,
@@ -18,9 +20,11 @@ from lang_portal.api.routing import routes
 
 __all__ = [
     "dashboard",
+    "decks",
     "groups",
     "init_app",
     "launch_tokens",
+    "learner_export",
     "learners",
     "study",
     "study_activities",

@@ -82,3 +82,12 @@ def sessions_count(connection: Connection, learner_id: int, group_id: int) -> in
     """How many sessions the learner started for this group; None if no such group."""
     group = get_with_sessions_count(connection, learner_id, group_id)
     return group["sessions_count"] if group else None
+
+
+def by_name(connection: Connection, name: str) -> dict[str, Any] | None:
+    """The group with exactly this name as ``{id, group_name, word_count}``, or None.
+
+    For the command line, where a group is named rather than numbered.
+    """
+    row = connection.execute(select(*_COLUMNS).where(schema.groups.c.name == name)).one_or_none()
+    return dict(row._mapping) if row else None
