@@ -129,18 +129,13 @@ LEARNER_SESSIONS = re.compile(
 )
 
 
-_TRANSACTION_CONTROL = ("BEGIN", "SAVEPOINT", "RELEASE")
-
-
 @contextmanager
 def statements_of(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
-    """Collect (SQL, parameters) of every statement the engine sends, BEGIN aside, and
-    the SAVEPOINT and RELEASE around each writer in a group commit (lang_portal.commit_group):
-    transaction control, as BEGIN is, not work the route does."""
+    """Collect (SQL, parameters) of every statement the engine sends, BEGIN aside."""
     seen: list[tuple[str, Any]] = []
 
     def record(connection, cursor, statement, parameters, context, executemany) -> None:
-        if not statement.lstrip().upper().startswith(_TRANSACTION_CONTROL):
+        if not statement.lstrip().upper().startswith("BEGIN"):
             seen.append((statement, parameters))
 
     event.listen(engine, "before_cursor_execute", record)

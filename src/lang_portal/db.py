@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +20,7 @@ from flask import Flask, current_app
 from sqlalchemy import URL, Connection, Engine, Table, create_engine, exc, make_url, text
 from sqlalchemy.dialects import postgresql, sqlite
 
-from lang_portal import commit_group, sqlite_engine
+from lang_portal import sqlite_engine, write_gate
 from lang_portal.sqlite_engine import DatabaseNotSetUp, sqlite_path
 
 __all__ = [
@@ -138,21 +138,14 @@ def reading(bind: Engine | None = None) -> Iterator[Connection]:
 def writing(bind: Engine | None = None) -> Iterator[Connection]:
     """A connection in a write transaction, committed when the block ends without error.
 
-    On a SQLite file the block runs in a savepoint of a transaction shared with the
-    writers queued at the same time, which commit together once (group commit,
-    :mod:`lang_portal.commit_group`); the block ends after that COMMIT. The write lock
-    is taken at BEGIN, so a transaction never fails halfway because another writer got
-    there first; it waits up to the busy timeout instead.
+    On SQLite the write lock is taken at BEGIN, so a transaction never fails halfway
+    because another writer got there first; it waits up to the busy timeout instead.
     """
     bind = bind or engine()
-    groups = commit_group.of_engine(bind)
-    if groups is not None:
-        with groups.writing() as connection:
-            yield connection
-        return
+    gate = write_gate.of_engine(bind)
     with bind.connect() as connection:
         connection.execution_options(**{sqlite_engine.WRITE_TRANSACTION: True})
-        with connection.begin():
+        with gate.held() if gate else nullcontext(), connection.begin():
             yield connection
 
 
@@ -253,9 +246,7 @@ def is_unavailable(error: BaseException) -> bool:
 
     That includes a worker's pool having no free connection in time, and a writer
     finding SQLite's write gate taken for as long (``TimeoutError``): the database is
-    overloaded, and the client should retry shortly. So does a writer whose group's
-    COMMIT failed (:class:`~lang_portal.commit_group.GroupCommitFailed`): nothing of its
-    work was kept, and a retry may succeed. A database never set up
+    overloaded, and the client should retry shortly. A database never set up
     (:class:`DatabaseNotSetUp`) is unavailable too, until ``lang-portal init-db`` runs.
     """
     if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
@@ -266,7 +257,6 @@ def is_unavailable(error: BaseException) -> bool:
         | exc.InterfaceError
         | exc.DisconnectionError
         | exc.TimeoutError
-        | commit_group.GroupCommitFailed
         | DatabaseNotSetUp,
     )
 

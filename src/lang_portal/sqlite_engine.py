@@ -63,9 +63,7 @@ def create_engine_for(database_url: str, timeout_ms: int, create: bool) -> Engin
     :class:`DatabaseNotSetUp`. ``timeout_ms`` is the busy timeout and the write gate's.
     """
     path = sqlite_path(database_url)
-    # A group's COMMIT may be run by another thread than its BEGIN (commit_group); the
-    # pool and the write gate make sure one thread at a time uses a connection.
-    connect_args: dict[str, Any] = {"timeout": timeout_ms / 1000, "check_same_thread": False}
+    connect_args: dict[str, Any] = {"timeout": timeout_ms / 1000}
     if path is not None and create:
         path.parent.mkdir(parents=True, exist_ok=True)
     elif path is not None:

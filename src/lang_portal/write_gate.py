@@ -42,11 +42,8 @@ class WriteGate:
     def __init__(self, lock_path: Path, timeout: float) -> None:
         self.lock_path = lock_path
         self.timeout = timeout
-        # Not an RLock: a group of writers (lang_portal.commit_group) takes the gate in
-        # one thread and may let go of it in another.
-        self._threads = threading.Lock()
-        self._owner: int | None = None  # the thread in held(), for its nested holds
-        self._depth = 0
+        self._threads = threading.RLock()
+        self._depth = 0  # nested holds by the thread that has _threads
         self._file_lock: _FileLockWaiter | None = None
         self._pid = 0
 
@@ -56,39 +53,19 @@ class WriteGate:
 
         Raises sqlalchemy.exc.TimeoutError when the gate is not free within the timeout.
         """
-        if self._owner == threading.get_ident():
+        deadline = time.monotonic() + self.timeout
+        if not self._threads.acquire(timeout=self.timeout):
+            raise _gate_timeout(self.timeout)
+        try:
+            if self._depth == 0:
+                self._process_lock().acquire(deadline)
             self._depth += 1
             try:
                 yield
             finally:
                 self._depth -= 1
-            return
-        self.enter()
-        self._owner = threading.get_ident()
-        try:
-            yield
-        finally:
-            self._owner = None
-            self.leave()
-
-    def enter(self) -> None:
-        """Take the gate until :meth:`leave`, which any thread may call.
-
-        Raises sqlalchemy.exc.TimeoutError when the gate is not free within the timeout.
-        """
-        deadline = time.monotonic() + self.timeout
-        if not self._threads.acquire(timeout=self.timeout):
-            raise _gate_timeout(self.timeout)
-        try:
-            self._process_lock().acquire(deadline)
-        except BaseException:
-            self._threads.release()
-            raise
-
-    def leave(self) -> None:
-        """Let go of the gate taken by :meth:`enter`."""
-        try:
-            self._process_lock().release()
+                if self._depth == 0:
+                    self._process_lock().release()
         finally:
             self._threads.release()
 
