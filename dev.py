@@ -46,6 +46,36 @@ def ensure_installed(extras: str) -> None:
     marker.write_text(digest)
 
 
+# Ralph, the real Learning Record Store the xAPI tests send statements to
+# (tests/lrs.py), lives in a virtualenv of its own: its dependencies (FastAPI, its own
+# pydantic and requests pins) never meet lang-portal's. Its `[lrs]` extra leaves out
+# `requests`, which Ralph's API imports; `[cli]` gives `ralph auth`.
+RALPH_VENV = ROOT / ".venv-ralph"
+RALPH_REQUIREMENTS = ("ralph-malph[cli,lrs]==5.1.*", "requests>=2.31,<3")
+
+
+def ensure_ralph() -> Path:
+    """Create .venv-ralph with Ralph if missing or out of date; returns its python.
+
+    The test suite calls this (tests/lrs.py), so a clean checkout gets Ralph on its
+    first test run, and later runs find it ready.
+    """
+    bin_dir = RALPH_VENV / ("Scripts" if os.name == "nt" else "bin")
+    python = bin_dir / "python"
+    marker = RALPH_VENV / ".ralph-installed"
+    wanted = "\n".join(RALPH_REQUIREMENTS)
+    if python.exists() and marker.exists() and marker.read_text() == wanted:
+        return python
+    if not python.exists():
+        print(f"Creating virtualenv in {RALPH_VENV}", flush=True)
+        venv.create(RALPH_VENV, with_pip=True)
+    print(f"Installing Ralph into {RALPH_VENV}", flush=True)
+    if run(python, "-m", "pip", "install", "--quiet", *RALPH_REQUIREMENTS) != 0:
+        sys.exit("could not install Ralph (ralph-malph) for the LRS tests")
+    marker.write_text(wanted)
+    return python
+
+
 def serve(arguments: list[str]) -> int:
     """Install, migrate and seed the embedded SQLite database, then serve."""
     ensure_installed("")
@@ -55,6 +85,7 @@ def serve(arguments: list[str]) -> int:
 def test(arguments: list[str]) -> int:
     """Lint, check formatting, then run every test; no tests collected is a failure."""
     ensure_installed("[test]")
+    ensure_ralph()
     for check in (("check", "."), ("format", "--check", ".")):
         if run(BIN / "ruff", *check) != 0:
             return 1

@@ -301,6 +301,16 @@ READS = {
         lambda body: _counts(body["words"]),
         lambda w, s: word_counts(w, s, ("w1", "w2")),
     ),
+    # Whose reviews the statements are (the actor), and how many: A 5, B 4, teacher 1.
+    "xapi statements": Read(
+        "/api/xapi/statements?limit=500",
+        lambda body: [*sorted({s["actor"]["account"]["name"] for s in body["statements"]}),
+                      len(body["statements"])],
+        lambda w, s: {"A": [f"learner-{w.learners['A'].id}", 5],
+                      "B": [f"learner-{w.learners['B'].id}", 4],
+                      "teacher": [f"learner-{w.learners['teacher'].id}", 1],
+                      "default": [0]}[s],
+    ),
     # The whole history: whose it is, the sessions (id, review count), the reviews, the cards.
     "data export": Read(
         "/api/me/export",

@@ -55,6 +55,8 @@ READ_BUDGETS = {
     "/api/me": 1,
     # The learner, then one statement per list (sessions, reviews, cards), each streamed.
     "/api/me/export": 4,
+    # A page of the learner's reviews with their words, sessions, groups and activities.
+    "/api/xapi/statements": 1,
     # A page of learners and their total, then one statement per figure for the whole
     # page (sessions, words, cards due, streak days), never one per learner.
     "/api/learners": 6,
@@ -70,6 +72,9 @@ READ_VARIANTS = [
     "/api/groups/1/study-sessions?page=2&per_page=1&sort_by=start_time&order=asc",
     "/api/study/due?group_id=1&limit=100",
     "/api/dashboard/forecast?days=90",
+    "/api/xapi/statements?since=2000-01-01T00:00:00Z&limit=2",
+    # after the cursor of (2000-01-01T00:00:00+00:00, review 1): the keyset page
+    "/api/xapi/statements?after=MjAwMC0wMS0wMVQwMDowMDowMCswMDowMHwx&limit=2",
 ]
 # Statements per portal page, at most, by URL rule: each page reads every row it shows
 # once (a second read of the same row, like fetching a group again, breaks its budget).

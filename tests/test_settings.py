@@ -62,6 +62,16 @@ BAD_VALUES = {
     "IDEMPOTENCY_TTL_HOURS": ["0", "a day"],
     "DESIRED_RETENTION": ["0.69", "1", "0.995", "ninety", "nan", "true"],
     "NEW_WORDS_PER_DAY": ["-1", "many", "2.5"],
+    # Each alone; the two credentials go together (tests/test_xapi_settings.py).
+    "XAPI_ENDPOINT": [
+        "lrs.example.org/xAPI",
+        "ftp://lrs.example.org/xAPI/",
+        "https://user:pw@lrs.example.org/xAPI/",
+        "https://lrs.example.org/xAPI/?x=1",
+        "https://lrs.example.org/xAPI/statements",
+    ],
+    "XAPI_USERNAME": ["name:with-colon", "line\nbreak"],
+    "XAPI_PASSWORD": ["line\nbreak", "tab\tinside"],
 }
 
 
@@ -138,6 +148,9 @@ def test_defaults(monkeypatch):
         "IDEMPOTENCY_TTL_HOURS": 24,
         "DESIRED_RETENTION": 0.9,
         "NEW_WORDS_PER_DAY": 20,
+        "XAPI_ENDPOINT": "",
+        "XAPI_USERNAME": "",
+        "XAPI_PASSWORD": "",
     }
 
 

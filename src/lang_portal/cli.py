@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -350,3 +351,92 @@ def export_anki(file: Path, group_name: str) -> None:
                 f"{file}: {error.strerror or error}; nothing was written"
             ) from None
     click.echo(f"Wrote {len(words)} notes of {group['group_name']!r} to {file.resolve()}.")
+
+
+@main.group("xapi")
+def xapi_statements() -> None:
+    """Send reviews to a Learning Record Store as xAPI statements.
+
+    Needs LANG_PORTAL_XAPI_ENDPOINT (and _USERNAME, _PASSWORD). Each review queues its
+    statement; `lang-portal serve` sends them in the background (docs/xapi.md).
+    """
+
+
+def _lrs_sender() -> Any:
+    """A sender to the LRS the settings name, on the migrated database."""
+    from lang_portal import xapi, xapi_sender
+
+    config = _settings()
+    lrs = xapi_sender.Lrs.from_config(config)
+    if lrs is None:
+        raise click.ClickException("LANG_PORTAL_XAPI_ENDPOINT is not set: there is no LRS")
+    return xapi_sender.Sender(_prepared_engine(), lrs, xapi.home_page(config))
+
+
+@xapi_statements.command("push")
+def push_statements() -> None:
+    """Send every statement pending now, then say how many were sent, set aside and left.
+
+    Statements waiting out a backoff are sent too. Exits with 1 if the LRS cannot be
+    reached and statements are left; they stay queued, and nothing is lost.
+    """
+    from lang_portal import xapi_sender
+
+    sender = _lrs_sender()
+    with db.reading(sender.engine) as connection:
+        pending = queries.xapi_outbox.totals(connection, datetime.now(UTC)).pending
+    with click.progressbar(
+        length=pending,
+        label="Sending statements",
+        file=sys.stderr,
+        hidden=pending <= xapi_sender.BATCH_SIZE,  # one batch is done in a blink
+    ) as bar:
+        delivery = sender.push(bar.update)
+    sender.close()
+    with db.reading(sender.engine) as connection:
+        left = queries.xapi_outbox.totals(connection, datetime.now(UTC)).pending
+    click.echo(f"Sent {delivery.sent}, set aside {delivery.set_aside}, still pending {left}.")
+    if delivery.set_aside:
+        click.echo("`lang-portal xapi status` lists the set-aside statements and why.")
+    if delivery.unreachable and left:
+        raise click.ClickException(f"the LRS could not be reached: {delivery.unreachable}")
+
+
+@xapi_statements.command("status")
+@click.option("--limit", default=20, show_default=True, help="Set-aside statements listed.")
+def statements_status(limit: int) -> None:
+    """Count the statements pending and set aside, and list the latest set aside with the
+    LRS's reason."""
+    with db.reading(_prepared_engine()) as connection:
+        totals = queries.xapi_outbox.totals(connection, datetime.now(UTC))
+        rejected = queries.xapi_outbox.set_aside_rows(connection, limit)
+    click.echo(f"Pending {totals.pending} ({totals.due} due now), set aside {totals.set_aside}.")
+    for row in rejected:
+        when = row.set_aside_at.strftime("%Y-%m-%d %H:%M")
+        click.echo(f"review {row.review_id}, set aside {when} UTC: {row.last_error}")
+
+
+@xapi_statements.command("retry")
+def retry_statements() -> None:
+    """Queue the set-aside statements again, once what the LRS rejected is fixed."""
+    with db.writing(_lrs_sender().engine) as connection:
+        queued = queries.xapi_outbox.retry_set_aside(connection, datetime.now(UTC))
+    click.echo(f"Queued {queued} set-aside statements again.")
+
+
+@xapi_statements.command("queue")
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Only reviews answered on this UTC day or later.",
+)
+def queue_statements(since: datetime | None) -> None:
+    """Queue the statements of every review (answered --since a day) to be sent.
+
+    For an LRS set up after reviews were recorded, or one that lost its data. Sending
+    a statement again is harmless: it keeps its id, and an LRS stores it once.
+    """
+    start = since.replace(tzinfo=UTC) if since else None
+    with db.writing(_lrs_sender().engine) as connection:
+        queued = queries.xapi_outbox.queue_reviews(connection, datetime.now(UTC), start)
+    click.echo(f"Queued {queued} statements.")

@@ -237,7 +237,36 @@ word_review_items = Table(
         "reviewed_at",
         "id",
     ),
+    # A learner's reviews in time order: the xAPI statements' pages (api/xapi.py).
+    Index("ix_word_review_items_learner_id_reviewed_at", "learner_id", "reviewed_at", "id"),
     sqlite_autoincrement=True,  # as study_sessions: a review id names one review, ever
+)
+
+# The reviews whose xAPI statements are still to be sent to the Learning Record Store
+# (LANG_PORTAL_XAPI_ENDPOINT; lang_portal.xapi_sender). A row is written in its review's
+# own transaction and deleted once the LRS has stored the statement; it holds the review
+# id only, the statement is built when it is sent. ``next_attempt_at`` is when a sender
+# may take the row next: the backoff after a failure, and the lease of a sender that
+# took it. A row the LRS rejected is set aside (``set_aside_at``, with the LRS's reason
+# in ``last_error``) and never sent again by itself.
+xapi_outbox = Table(
+    "xapi_outbox",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column(
+        "review_id",
+        Id,
+        ForeignKey("word_review_items.id", ondelete="CASCADE"),
+        nullable=False,
+        unique=True,
+    ),
+    Column("created_at", UTCDateTime, nullable=False),
+    _counter("attempts"),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("last_error", String(500), nullable=True),
+    Column("set_aside_at", UTCDateTime, nullable=True),
+    # A sender takes the rows not set aside whose time has come, oldest first.
+    Index("ix_xapi_outbox_set_aside_at_next_attempt_at", "set_aside_at", "next_attempt_at", "id"),
 )
 
 # One learner's review counters and card (lang_portal.scheduling.Card) for one word:

@@ -15,13 +15,16 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.workers.base import Worker
 from waitress import wasyncore
 from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer, create_server
+
+if TYPE_CHECKING:
+    from lang_portal.xapi_sender import BackgroundSender
 
 # Request threads per worker process.
 THREADS = 4
@@ -125,17 +128,44 @@ def server_options(host: str, port: int, workers: int) -> dict[str, Any]:
     }
 
 
-def serve(load_app: Callable[[], Any], host: str, port: int, workers: int) -> None:
-    """Serve the WSGI app made by ``load_app`` (in each worker) until SIGTERM or Ctrl-C.
+def serve(
+    load_app: Callable[[], Any],
+    host: str,
+    port: int,
+    workers: int,
+    hooks: dict[str, Callable[..., None]] | None = None,
+) -> None:
+    """Serve the WSGI app made by ``load_app`` (in each worker) until SIGTERM or Ctrl-C;
+    ``hooks`` are gunicorn server hooks (see :func:`sender_hooks`).
 
     ``lang-portal serve`` and bench/floor_app.py both call this, so the benchmark's floor
     runs under exactly the server and options lang-portal does.
     """
-    _Server(server_options(host, port, workers), load_app).run()
+    _Server({**server_options(host, port, workers), **(hooks or {})}, load_app).run()
 
 
 def run(host: str, port: int, workers: int) -> None:
-    """Serve lang-portal on host:port with ``workers`` processes until interrupted."""
-    from lang_portal import create_app
+    """Serve lang-portal on host:port with ``workers`` processes until interrupted, and,
+    with LANG_PORTAL_XAPI_ENDPOINT set, send the xAPI outbox in the background."""
+    from lang_portal import create_app, observability, settings
+    from lang_portal.xapi_sender import BackgroundSender
 
-    serve(create_app, host, port, workers)
+    config = settings.load()
+    sender = BackgroundSender.from_settings(config)
+    if sender is None:
+        serve(create_app, host, port, workers)
+        return
+    observability.configure_logging(config["LOG_LEVEL"], config["LOG_FORMAT"])
+    serve(create_app, host, port, workers, sender_hooks(sender))
+
+
+def sender_hooks(sender: BackgroundSender) -> dict[str, Callable[..., None]]:
+    """gunicorn hooks that run one xAPI sender per ``serve``: a thread of the master,
+    which serves no request, so no request ever waits for the LRS, and which outlives
+    the workers it restarts. It starts once the master is ready and stops when the
+    master exits. A worker forked meanwhile inherits none of its database connections
+    (BackgroundSender closes them before each fork)."""
+    return {
+        "when_ready": lambda arbiter: sender.start(),
+        "on_exit": lambda arbiter: sender.stop(),
+    }

@@ -223,3 +223,37 @@ def public_host(public_url: str) -> str:
     """The host name of a PUBLIC_URL as a Host header spells it (IPv6 in brackets)."""
     hostname = urlsplit(public_url).hostname or ""
     return f"[{hostname}]" if ":" in hostname else hostname
+
+
+def xapi_endpoint(raw: str) -> str:
+    """XAPI_ENDPOINT: empty, or the http(s) URL of an LRS's xAPI base, which its
+    resources (``statements``) follow; kept with one trailing slash."""
+    value = raw.strip()
+    if not value:
+        return ""
+    base = value.rstrip("/")
+    if not _is_http_url(base, path=True):
+        raise ValueError(
+            "must be empty or the http:// or https:// URL of a Learning Record Store's "
+            "xAPI base (such as `http://lrs:8100/xAPI/`), without user, query or fragment"
+        )
+    if base.rsplit("/", 1)[-1].lower() == "statements":
+        raise ValueError(
+            "must be the xAPI base the LRS's resources follow, without `statements` "
+            "(lang-portal adds it): `http://lrs:8100/xAPI/`, not `.../xAPI/statements`"
+        )
+    return base + "/"
+
+
+def basic_auth_username(raw: str) -> str:
+    """XAPI_USERNAME: printable, without a colon, which ends the user in Basic auth."""
+    if any(not character.isprintable() for character in raw) or ":" in raw:
+        raise ValueError("must be printable and hold no colon (HTTP Basic authentication)")
+    return raw
+
+
+def basic_auth_password(raw: str) -> str:
+    """XAPI_PASSWORD: printable characters (it is sent in a header)."""
+    if any(not character.isprintable() for character in raw):
+        raise ValueError("must be printable characters (it is sent in a header)")
+    return raw

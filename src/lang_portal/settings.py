@@ -32,7 +32,7 @@ from lang_portal.setting_parsers import (
 
 ENV_PREFIX = "LANG_PORTAL_"
 # Settings whose value is never repeated in an error message.
-SECRET_SETTINGS = frozenset({"API_TOKEN", "SECRET_KEY"})
+SECRET_SETTINGS = frozenset({"API_TOKEN", "SECRET_KEY", "XAPI_PASSWORD"})
 _URL_PASSWORD = re.compile(r"(//[^/@:]*:)[^/@]*@")
 
 
@@ -164,6 +164,25 @@ class Settings(BaseSettings):
         description="How many words a learner has never reviewed the due queue "
         "(`GET /api/study/due`) offers per UTC day, across all groups.",
     )
+    XAPI_ENDPOINT: Annotated[str, _from_text(parsers.xapi_endpoint)] = Field(
+        "",
+        description="The xAPI endpoint of a Learning Record Store to send every review to, "
+        "as an xAPI statement: the base URL its `statements` resource follows, such as "
+        "`https://lrs.example.org/xAPI/`. Statements wait in an outbox written with each "
+        "review and are sent in the background by `lang-portal serve`, or by `lang-portal "
+        "xapi push`; an LRS outage delays them and loses none (docs/xapi.md). Empty: none "
+        "are sent, or queued.",
+    )
+    XAPI_USERNAME: Annotated[str, _from_text(parsers.basic_auth_username)] = Field(
+        "",
+        description="The user lang-portal signs in to the Learning Record Store as (HTTP "
+        "Basic authentication), with LANG_PORTAL_XAPI_PASSWORD; empty: no authentication.",
+    )
+    XAPI_PASSWORD: Annotated[str, _from_text(parsers.basic_auth_password)] = Field(
+        "",
+        description="The password of LANG_PORTAL_XAPI_USERNAME at the Learning Record "
+        "Store. Never logged or shown.",
+    )
 
     @model_validator(mode="after")
     def _accounts_need_a_secret_key(self) -> Settings:
@@ -172,6 +191,15 @@ class Settings(BaseSettings):
                 "LANG_PORTAL_SECRET_KEY must be set in the accounts mode (LANG_PORTAL_AUTH="
                 "accounts): it signs the sign-in cookie and launch tokens; make one with "
                 "`python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _lrs_user_and_password_go_together(self) -> Settings:
+        if bool(self.XAPI_USERNAME) != bool(self.XAPI_PASSWORD):
+            raise ValueError(
+                "LANG_PORTAL_XAPI_USERNAME and LANG_PORTAL_XAPI_PASSWORD are set together "
+                "(the Learning Record Store's Basic authentication) or not at all"
             )
         return self
 

@@ -15,6 +15,7 @@ from lang_portal.api import (
     study_activities,
     study_sessions,
     words,
+    xapi,
 )
 from lang_portal.api.routing import routes
 
@@ -30,6 +31,7 @@ __all__ = [
     "study_activities",
     "study_sessions",
     "words",
+    "xapi",
 ]
 
 

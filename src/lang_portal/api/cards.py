@@ -35,7 +35,7 @@ _RFC_3339 = re.compile(
 )
 
 
-def _rfc_3339(raw: Any) -> Any:
+def rfc_3339(raw: Any) -> Any:
     """Parse an RFC 3339 time with an offset; anything else is refused with one message.
 
     Strict models take no text for datetimes, so the text is parsed here. Digits of a
@@ -51,7 +51,7 @@ def _rfc_3339(raw: Any) -> Any:
 
 ReviewTime = Annotated[
     AwareDatetime,
-    BeforeValidator(_rfc_3339),
+    BeforeValidator(rfc_3339),
     Field(
         description="When the learner answered, for activities that queue reviews offline: "
         "RFC 3339 with an offset, not before the session started and at most 60 s ahead. "

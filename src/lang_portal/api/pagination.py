@@ -87,17 +87,22 @@ def cursor(time: datetime, item_id: int) -> str:
 
 
 def cursor_key(value: str) -> tuple[datetime, int]:
-    """The (time, id) a :func:`cursor` names. Raises ValueError for anything else."""
+    """The (time, in UTC, and id) a :func:`cursor` names. Raises ValueError for anything
+    else, a time UTC cannot hold included."""
+    problem = "is not a cursor this list gave"
     try:
         key = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
         time, _, item_id = key.partition("|")
         when = datetime.fromisoformat(time)
         number = int(item_id)
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise ValueError("is not a cursor this list gave (next_after)") from None
+        raise ValueError(problem) from None
     if when.tzinfo is None or not 1 <= number <= MAX_ID:
-        raise ValueError("is not a cursor this list gave (next_after)")
-    return when, number
+        raise ValueError(problem)
+    try:
+        return when.astimezone(UTC), number
+    except OverflowError:  # the year 1 east of Greenwich, or 9999 west of it
+        raise ValueError(problem) from None
 
 
 class CursorQuery(BaseModel):
@@ -106,8 +111,9 @@ class CursorQuery(BaseModel):
     after: str | None = Field(
         None,
         max_length=200,
-        description="The `next_after` of the page before: the page after it, however deep "
-        "it is, at the cost of the first. Not together with `page`.",
+        description="The cursor the page before gave (its `next_after`, or the one in its "
+        "`more` link): the page after it, however deep it is, at the cost of the first. "
+        "Not together with `page`.",
     )
 
     @field_validator("after")

@@ -6,7 +6,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Response, after_this_request, g
+from flask import Response, after_this_request, current_app, g
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import Connection
 
@@ -276,6 +276,13 @@ def get_study_session(
     return {"session": study_session, **page_body(reviewed, total, query, name="words")}
 
 
+def _queues_statements() -> bool:
+    """Whether reviews queue their xAPI statements for the LRS (lang_portal.xapi_sender):
+    only with LANG_PORTAL_XAPI_ENDPOINT set, so that no outbox grows with nobody to
+    send it."""
+    return bool(current_app.config["XAPI_ENDPOINT"])
+
+
 @routes.post(
     "/study-sessions/<id:study_session_id>/review",
     body=ReviewBatch,
@@ -295,7 +302,12 @@ def review_words(
     reviews = [review.to_new_review() for review in body.reviews]
     schedule = current_scheduler()
     recorded = queries.reviews.add_reviews(
-        connection, learner_id, study_session_id, reviews, schedule
+        connection,
+        learner_id,
+        study_session_id,
+        reviews,
+        schedule,
+        queue_statements=_queues_statements(),
     )
     now = datetime.now(UTC)
     cards = [
@@ -332,7 +344,12 @@ def review_word(
     An unknown word is a 404 here, not a 400 as in a batch: its id is in the URL.
     """
     recorded = queries.reviews.add_reviews(
-        connection, learner_id, study_session_id, [_new_review(word_id, body)], current_scheduler()
+        connection,
+        learner_id,
+        study_session_id,
+        [_new_review(word_id, body)],
+        current_scheduler(),
+        queue_statements=_queues_statements(),
     )
     (review,) = recorded.reviews
     card = card_body(recorded.cards[word_id], datetime.now(UTC))

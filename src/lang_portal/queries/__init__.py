@@ -16,10 +16,12 @@ from lang_portal.queries import (
     progress,
     reviews,
     sign_ins,
+    statements,
     study_activities,
     study_sessions,
     vocabulary,
     words,
+    xapi_outbox,
 )
 
 __all__ = [
@@ -32,8 +34,10 @@ __all__ = [
     "progress",
     "reviews",
     "sign_ins",
+    "statements",
     "study_activities",
     "study_sessions",
     "vocabulary",
     "words",
+    "xapi_outbox",
 ]

@@ -28,6 +28,7 @@ import fsrs
 from sqlalchemy import Connection, Integer, bindparam, case, select, update
 
 from lang_portal import db, scheduling, schema
+from lang_portal.queries import xapi_outbox
 from lang_portal.queries.problems import ReviewTimeOutOfRange, UnknownStudySession, UnknownWord
 from lang_portal.queries.study_sessions import count_days
 
@@ -139,9 +140,15 @@ def add_reviews(
     study_session_id: int,
     reviews: list[NewReview],
     schedule: fsrs.Scheduler,
+    *,
+    queue_statements: bool = False,
 ) -> Recorded:
     """Record reviews in one of the learner's sessions and reschedule their words, all
     or nothing.
+
+    With ``queue_statements`` (an LRS is set: LANG_PORTAL_XAPI_ENDPOINT), the reviews'
+    xAPI statements are queued in the xapi outbox in the same transaction, so they are
+    sent if and only if the reviews commit.
 
     Raises UnknownStudySession when the learner has no such session (another learner's
     is none of theirs), UnknownWord for the first review (by index) whose word does
@@ -173,6 +180,8 @@ def add_reviews(
     stored = connection.execute(_CARDS_OF, {"learner_id": learner_id, "word_ids": word_ids})
     cards = dict.fromkeys(word_ids) | {row.word_id: scheduling.from_row(row) for row in stored}
     recorded = _insert_reviews(connection, learner_id, study_session_id, reviews, answered, now)
+    if queue_statements:
+        xapi_outbox.add(connection, [row["id"] for row in recorded], now)
     days = _DayCounts()
     for row in recorded:
         days.add_review(row["reviewed_at"], row["correct"])
