@@ -20,14 +20,15 @@ from sqlalchemy import (
     Integer,
     Select,
     Table,
+    and_,
     bindparam,
     cast,
     delete,
     func,
     insert,
     literal,
+    or_,
     select,
-    tuple_,
 )
 
 from lang_portal import db, schema
@@ -329,10 +330,17 @@ def _sessions_after(
 ) -> Select[Any]:
     """The ``limit`` sessions that follow ``after`` in the order of ``column`` then id.
 
-    The row-value comparison starts the walk of the list's index where the page starts.
+    The condition is written ``column <= time AND (column < time OR id < last id)`` (for
+    a descending list), not as a row-value comparison: SQLite starts the walk of an index
+    where the page starts from either, but from the row value only on plain columns, and
+    the end time is an expression (the last page by cursor took 21 ms at 1M sessions).
     """
-    key = tuple_(column, schema.study_sessions.c.id)
-    follows = key < after if descending else key > after
+    time, last_id = after
+    study_session_id = schema.study_sessions.c.id
+    if descending:
+        follows = and_(column <= time, or_(column < time, study_session_id < last_id))
+    else:
+        follows = and_(column >= time, or_(column > time, study_session_id > last_id))
     order = sorting.ordering(column, schema.study_sessions.c.id, descending)
     ids = select(schema.study_sessions.c.id).where(*where, follows).order_by(*order).limit(limit)
     return select_sessions().where(schema.study_sessions.c.id.in_(ids)).order_by(*order)
