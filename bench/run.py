@@ -130,6 +130,9 @@ DEEP_LISTS = (
     "/api/groups/{group_id}/words",
     "/api/learners",
 )
+# The pages measured of each list, in the deep-page table's order (the cursor's only for
+# a list that has one).
+DEEP_PAGE_COLUMNS = ("first", "middle", "last", "middle by cursor", "last by cursor")
 LEARNER_LISTS = ("/api/learners",)
 DEEP_LEARNER_SESSIONS = 10
 POSTGRES_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -896,8 +899,10 @@ def measure_deep_pages(
     ``readers`` has "single" (one learner's deep history) and, for LEARNER_LISTS,
     "learners" (many learners; falls back to "single"). The last page comes from the
     list's ``total_pages``, read once from its first page (both page shapes have it; the
-    legacy one has no ``total``, and the words' calls it ``total_words``). Each round
-    reads the three pages in turn; medians over ``rounds``.
+    legacy one has no ``total``, and the words' calls it ``total_words``). A list with a
+    keyset cursor (its pages have ``next_after``) has its middle and last pages read by
+    ``?after=`` too, with the cursor of the page before each (issue 18). Each round
+    reads the pages in turn; medians over ``rounds``.
     """
     results = []
     for read in reads:
@@ -909,10 +914,19 @@ def measure_deep_pages(
         body = first.json()
         total, last = body.get("total", body.get("total_words")), max(1, body["total_pages"])
         pages = {"first": 1, "middle": (last + 1) // 2, "last": last}
-        runs: dict[str, list[dict[str, Any]]] = {where: [] for where in pages}
+        urls = {where: f"{base_url(reader, base)}page={page}" for where, page in pages.items()}
+        if "next_after" in body:  # a list with a keyset cursor: the same pages by ?after=
+            for where in ("middle", "last"):
+                if pages[where] > 1:
+                    before = requests.get(
+                        f"{base_url(reader, base)}page={pages[where] - 1}", timeout=120
+                    )
+                    cursor = before.json()["next_after"]
+                    urls[f"{where} by cursor"] = f"{base_url(reader, base)}after={cursor}"
+                    pages[f"{where} by cursor"] = pages[where]
+        runs: dict[str, list[dict[str, Any]]] = {where: [] for where in urls}
         for _ in range(rounds):
-            for where, page in pages.items():
-                url = f"{reader.server.url}{base}{'&' if '?' in base else '?'}page={page}"
+            for where, url in urls.items():
                 runs[where].append(wrk.run(url, "", seconds))
         row: dict[str, Any] = {
             "list": read.label,
@@ -934,6 +948,11 @@ def measure_deep_pages(
             )
         )
     return results
+
+
+def base_url(reader: Reader, path: str) -> str:
+    """``path`` on the reader's server, ready for one more query parameter."""
+    return f"{reader.server.url}{path}{'&' if '?' in path else '?'}"
 
 
 def measure_batch(wrk: Wrk, ours: Server, seconds: float, sessions: int) -> dict[str, Any]:
@@ -1307,8 +1326,9 @@ def deep_page_rows(rows: list[dict[str, Any]], readers: dict[str, dict[str, Any]
         "",
         "Deep pages (issue 18): first, middle and last page of each list, p50 (p99) in ms:",
         "",
-        "| list | on | items (pages) | first | middle | last | target | |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| list | on | items (pages) | first | middle | last | middle by cursor "
+        "| last by cursor | target | |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in rows:
         reader = readers.get(f"deep_{row['database']}")
@@ -1320,7 +1340,9 @@ def deep_page_rows(rows: list[dict[str, Any]], readers: dict[str, dict[str, Any]
         cells = [
             f"{cell['p50_ms']:.2f} ({cell['p99_ms']:.2f}), page {cell['page']:,}"
             + (f", {cell['non2xx']} non-2xx!" if cell["non2xx"] else "")
-            for cell in row["pages"].values()
+            if cell
+            else "-"
+            for cell in (row["pages"].get(where) for where in DEEP_PAGE_COLUMNS)
         ]
         ok = all(
             cell["p50_ms"] <= TARGET_READ_P50_MS and not cell["non2xx"]
