@@ -176,18 +176,16 @@ def list_group_study_sessions(
     """List a page of the learner's study sessions of a group, newest first unless sorted
     otherwise."""
     total = found(queries.groups.sessions_count(connection, learner_id, group_id), "group")
-    window = query.window()
     after = query.after_key
     if after is None:
         items = queries.study_sessions.group_page(
-            connection, learner_id, group_id, **window, total=total
+            connection, learner_id, group_id, **query.window(), total=total
         )
-        more = window["offset"] + len(items) < total
+        more = query.offset + len(items) < total
     else:  # one more than the page: whether a page follows
-        del window["offset"]
-        window["limit"] += 1
+        descending = query.order == "desc"
         items = queries.study_sessions.group_page_after(
-            connection, learner_id, group_id, **window, after=after
+            connection, learner_id, group_id, query.sort_by, descending, after, query.per_page + 1
         )
         more = len(items) > query.per_page
         items = items[: query.per_page]
