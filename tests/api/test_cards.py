@@ -236,6 +236,15 @@ class TestValidation:
                 {"word_id": 1, "rating": "good", "reviewed_at": 1767225600},
                 "#/reviews/0/reviewed_at",
             ),
+            # Times UTC cannot hold (it used to be a 500 when they were stored).
+            (
+                {"word_id": 1, "rating": "good", "reviewed_at": "0001-01-01T00:00:00+05:00"},
+                "#/reviews/0/reviewed_at",
+            ),
+            (
+                {"word_id": 1, "rating": "good", "reviewed_at": "9999-12-31T23:59:59-05:00"},
+                "#/reviews/0/reviewed_at",
+            ),
             # Before the session started (it started a moment ago).
             (
                 {"word_id": 1, "rating": "good", "reviewed_at": "2020-01-01T00:00:00Z"},

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import fsrs
@@ -36,17 +36,24 @@ _RFC_3339 = re.compile(
 
 
 def rfc_3339(raw: Any) -> Any:
-    """Parse an RFC 3339 time with an offset; anything else is refused with one message.
+    """Parse an RFC 3339 time with an offset into UTC; anything else is refused with one
+    message.
 
     Strict models take no text for datetimes, so the text is parsed here. Digits of a
-    second beyond the microsecond are dropped (the database keeps microseconds).
+    second beyond the microsecond are dropped (the database keeps microseconds). A time
+    UTC cannot hold (the year 1 east of Greenwich, 9999 west of it) is refused here,
+    not left to fail where it is stored.
     """
     if not isinstance(raw, str) or not _RFC_3339.fullmatch(raw):
         raise ValueError("must be an RFC 3339 date-time with an offset, like 2026-01-31T09:30:00Z")
     try:
-        return datetime.fromisoformat(raw.upper())
+        moment = datetime.fromisoformat(raw.upper())
     except ValueError:
         raise ValueError("is not a real date and time") from None
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range: years 1 to 9999 in UTC") from None
 
 
 ReviewTime = Annotated[

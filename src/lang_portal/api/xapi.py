@@ -8,7 +8,6 @@ are built by :mod:`lang_portal.xapi`, the same ones the sender posts to an LRS.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode, urlsplit
 from uuid import UUID
@@ -20,7 +19,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    field_validator,
 )
 from sqlalchemy import Connection, RowMapping
 
@@ -39,15 +37,6 @@ def _left_out_when_none(value: Any) -> bool:
     return value is None
 
 
-def _in_utc(moment: datetime) -> datetime:
-    """An aware time in UTC. Raises ValueError for one that UTC cannot hold (the year 1
-    east of Greenwich, 9999 west of it)."""
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError:
-        raise ValueError("is out of range: years 1 to 9999 in UTC") from None
-
-
 class StatementsQuery(CursorQuery):
     """``?since&limit``, and ``?after``, the cursor a page's ``more`` link carries."""
 
@@ -64,11 +53,6 @@ class StatementsQuery(CursorQuery):
         description=f"Statements per page, 1 to {MAX_STATEMENTS}; 0, as in xAPI, asks for "
         f"the most the server allows ({MAX_STATEMENTS}).",
     )
-
-    @field_validator("since")
-    @classmethod
-    def _a_utc_time(cls, since: datetime | None) -> datetime | None:
-        return None if since is None else _in_utc(since)
 
     @property
     def page_size(self) -> int:
